@@ -1,0 +1,257 @@
+//! `helpstack init`: writes a config file (mode 0600) and prepares the data directory,
+//! database and admin login. Interactive in a terminal, scriptable with flags.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::UsageError;
+use crate::config::{self, DEFAULT_DATA_DIR, DEFAULT_GRAPH_API_URL, DEFAULT_LISTEN};
+use crate::secrets::{random_password, random_token};
+use crate::store::{StoreError, admin};
+
+/// Flags of `init`; any value left out is asked for (interactive) or defaulted.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Never prompt; use flags and defaults (generated verify token and password)
+    #[arg(long)]
+    pub non_interactive: bool,
+    /// Overwrite an existing config file
+    #[arg(long)]
+    pub force: bool,
+    /// Directory for the database and attachments
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Meta App secret (App dashboard > App settings > Basic)
+    #[arg(long, value_name = "SECRET")]
+    pub app_secret: Option<String>,
+    /// Webhook verify token (generated when omitted)
+    #[arg(long, value_name = "TOKEN")]
+    pub verify_token: Option<String>,
+    /// Dashboard admin user name
+    #[arg(long, value_name = "USER", default_value = "admin")]
+    pub admin_user: String,
+    /// Dashboard admin password (generated when omitted)
+    #[arg(long, value_name = "PASSWORD")]
+    pub admin_password: Option<String>,
+    /// Public HTTPS base URL Meta calls, e.g. https://help.example.com
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Graph API base URL
+    #[arg(long, value_name = "URL")]
+    pub graph_api_url: Option<String>,
+}
+
+/// The values that end up in the file.
+struct Answers {
+    listen: String,
+    data_dir: PathBuf,
+    app_secret: Option<String>,
+    verify_token: String,
+    verify_generated: bool,
+    public_url: Option<String>,
+    graph_api_url: Option<String>,
+}
+
+/// Runs `init`.
+pub fn run(path: &Path, mut args: Args) -> anyhow::Result<()> {
+    if path.exists() && !args.force {
+        return Err(UsageError(format!(
+            "{} already exists; use --force to overwrite it",
+            path.display()
+        ))
+        .into());
+    }
+    let interactive = !args.non_interactive && std::io::stdin().is_terminal();
+    if interactive {
+        ask_all(&mut args)?;
+    }
+    let answers = resolve(&args)?;
+    write_config(path, &answers)?;
+    println!("wrote {} (mode 0600)", path.display());
+
+    // Check the file loads exactly as serve will load it, then prepare the database.
+    let cfg = config::load(
+        &config::ConfigSource::Explicit(path.to_path_buf()),
+        &config::Overrides::default(),
+        &|_| None,
+    )?;
+    let db = crate::server::open_database(&cfg)?;
+    println!("prepared database {}", db.path().display());
+    setup_admin(&db, &args)?;
+    if answers.verify_generated {
+        println!("webhook verify token (enter it in the Meta App dashboard): {}", answers.verify_token);
+    }
+    if answers.app_secret.is_none() {
+        println!("note: no app secret set yet; webhooks are rejected until app_secret is set in {}", path.display());
+    }
+    println!("next: helpstack channel add ...   then: helpstack serve --config {}", path.display());
+    Ok(())
+}
+
+fn setup_admin(db: &crate::store::Db, args: &Args) -> anyhow::Result<()> {
+    let conn = db.conn()?;
+    let exists = admin::find(&conn, &args.admin_user)?.is_some();
+    match (&args.admin_password, exists) {
+        (Some(p), true) => {
+            admin::set_password(&conn, &args.admin_user, &crate::auth::hash_password(p))?;
+            println!("updated the password of admin {:?}", args.admin_user);
+        }
+        (None, true) => println!("admin {:?} exists; password unchanged", args.admin_user),
+        (password, false) => {
+            let generated = password.is_none();
+            let password = password.clone().unwrap_or_else(random_password);
+            admin::create(&conn, &args.admin_user, &crate::auth::hash_password(&password))
+                .map_err(|e| match e {
+                    StoreError::Conflict(m) => anyhow::Error::new(UsageError(m)),
+                    other => other.into(),
+                })?;
+            if generated {
+                println!("dashboard login (shown only this once): user {:?} password {password}", args.admin_user);
+            } else {
+                println!("created admin {:?}", args.admin_user);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn resolve(args: &Args) -> anyhow::Result<Answers> {
+    let listen = args.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.into());
+    if listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(UsageError(format!("--listen {listen:?} is not an IP:port address")).into());
+    }
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    // Written absolute, so the file means the same from any working directory.
+    let data_dir = if data_dir.is_absolute() {
+        data_dir
+    } else {
+        std::env::current_dir()?.join(data_dir)
+    };
+    let (verify_token, verify_generated) = match args.verify_token.clone().filter(|t| !t.is_empty()) {
+        Some(t) => (t, false),
+        None => (random_token(16), true),
+    };
+    Ok(Answers {
+        listen,
+        data_dir,
+        app_secret: args.app_secret.clone().filter(|s| !s.is_empty()),
+        verify_token,
+        verify_generated,
+        public_url: args.public_url.clone(),
+        graph_api_url: args.graph_api_url.clone(),
+    })
+}
+
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn render(a: &Answers) -> String {
+    let mut out = String::new();
+    let mut line = |s: String| {
+        out.push_str(&s);
+        out.push('\n');
+    };
+    line("# HelpStack configuration, written by `helpstack init`.".into());
+    line("# Every key can also be set by the environment variable named beside it, which wins.".into());
+    line(String::new());
+    line("# Address to listen on (HELPSTACK_LISTEN). Put an HTTPS reverse proxy in front: Meta requires HTTPS.".into());
+    line(format!("listen = {}", quoted(&a.listen)));
+    line("# Database and attachments (HELPSTACK_DATA_DIR).".into());
+    line(format!("data_dir = {}", quoted(&a.data_dir.to_string_lossy())));
+    line("# Meta App secret, App dashboard > App settings > Basic (FACEBOOK_APP_SECRET).".into());
+    match &a.app_secret {
+        Some(s) => line(format!("app_secret = {}", quoted(s))),
+        None => line("# app_secret = \"\"".into()),
+    }
+    line("# Webhook verify token for all providers (FACEBOOK_VERIFY_TOKEN).".into());
+    line(format!("verify_token = {}", quoted(&a.verify_token)));
+    line("# Provider-specific verify tokens; they fall back to verify_token.".into());
+    line("# instagram_verify_token = \"\"   # INSTAGRAM_VERIFY_TOKEN".into());
+    line("# whatsapp_verify_token = \"\"    # WHATSAPP_VERIFY_TOKEN".into());
+    line("# Public HTTPS base URL Meta calls (HELPSTACK_PUBLIC_URL).".into());
+    match &a.public_url {
+        Some(u) => line(format!("public_url = {}", quoted(u))),
+        None => line("# public_url = \"https://help.example.com\"".into()),
+    }
+    line("# Graph API base URL with version (HELPSTACK_GRAPH_API_URL).".into());
+    match &a.graph_api_url {
+        Some(u) => line(format!("graph_api_url = {}", quoted(u))),
+        None => line(format!("# graph_api_url = {}", quoted(DEFAULT_GRAPH_API_URL))),
+    }
+    line("# Largest webhook body accepted, bytes (HELPSTACK_MAX_BODY_BYTES).".into());
+    line("# max_body_bytes = 4194304".into());
+    line("# Background workers for profile fetches and downloads (HELPSTACK_JOB_WORKERS).".into());
+    line("# job_workers = 4".into());
+    line("# job_max_attempts = 8           # HELPSTACK_JOB_MAX_ATTEMPTS".into());
+    line("# max_attachment_bytes = 104857600  # HELPSTACK_MAX_ATTACHMENT_BYTES".into());
+    line("# Allow media downloads from private/loopback addresses (tests only).".into());
+    line("# allow_private_media_hosts = false  # HELPSTACK_ALLOW_PRIVATE_MEDIA_HOSTS".into());
+    out
+}
+
+fn write_config(path: &Path, answers: &Answers) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    // Created 0600 from the start: the file holds the app secret.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(render(answers).as_bytes())?;
+    file.sync_all()?;
+    // --force on an existing file keeps its old mode; make sure it is 0600.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(())
+}
+
+fn prompt(question: &str, default: Option<&str>) -> anyhow::Result<Option<String>> {
+    match default {
+        Some(d) => print!("{question} [{d}]: "),
+        None => print!("{question}: "),
+    }
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let line = line.trim();
+    Ok(if line.is_empty() {
+        default.map(str::to_string)
+    } else {
+        Some(line.to_string())
+    })
+}
+
+fn ask_all(args: &mut Args) -> anyhow::Result<()> {
+    println!("Setting up HelpStack. Press Enter to accept the value in brackets.");
+    if args.listen.is_none() {
+        args.listen = prompt("Listen address", Some(DEFAULT_LISTEN))?;
+    }
+    if args.data_dir.is_none() {
+        args.data_dir = prompt("Data directory", Some(DEFAULT_DATA_DIR))?.map(PathBuf::from);
+    }
+    if args.public_url.is_none() {
+        args.public_url = prompt("Public HTTPS URL Meta will call (optional)", None)?;
+    }
+    if args.app_secret.is_none() {
+        let s = rpassword::prompt_password("Meta App secret (input hidden; Enter to set later): ")?;
+        args.app_secret = Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    }
+    if args.verify_token.is_none() {
+        args.verify_token = prompt("Webhook verify token (Enter to generate one)", None)?;
+    }
+    if args.admin_password.is_none() {
+        let p = rpassword::prompt_password(format!(
+            "Password for admin {:?} (input hidden; Enter to generate one): ",
+            args.admin_user
+        ))?;
+        args.admin_password = Some(p).filter(|p| !p.is_empty());
+    }
+    Ok(())
+}

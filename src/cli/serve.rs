@@ -1,0 +1,19 @@
+//! `helpstack serve`.
+
+use crate::config::{self, ConfigSource, Overrides};
+
+/// Flags of `serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+/// Loads the configuration and runs the server until SIGTERM/SIGINT.
+pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
+    let config = config::load(source, &args.overrides, &super::env)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(crate::server::run(config))
+}

@@ -1,0 +1,444 @@
+//! Configuration: built-in defaults < TOML file < environment < command-line flags.
+//!
+//! The seed documentation's variables (`FACEBOOK_APP_SECRET`, `FACEBOOK_VERIFY_TOKEN`,
+//! `INSTAGRAM_VERIFY_TOKEN`, `WHATSAPP_VERIFY_TOKEN`) are honoured next to the
+//! `HELPSTACK_*` names; where both are set the `HELPSTACK_*` one wins. The Instagram and
+//! WhatsApp verify tokens fall back to the Facebook one after each has been resolved
+//! through the whole chain, so a provider-specific token set anywhere wins over the
+//! fallback.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::secrets::Secret;
+
+/// Listen address when nothing else is configured.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Data directory when nothing else is configured (relative to the working directory).
+pub const DEFAULT_DATA_DIR: &str = "./helpstack-data";
+/// Graph API base URL, versioned: Meta never wants unversioned calls.
+pub const DEFAULT_GRAPH_API_URL: &str = "https://graph.facebook.com/v25.0";
+/// WhatsApp bodies can reach 3 MB; 4 MiB leaves headroom.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
+/// Config file looked for in the working directory when none is named.
+pub const DEFAULT_CONFIG_FILE: &str = "helpstack.toml";
+/// Largest attachment the downloader keeps.
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 100 * 1024 * 1024;
+
+/// The keys a config file may contain. Unknown keys are an error.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub graph_api_url: Option<String>,
+    pub app_secret: Option<String>,
+    pub verify_token: Option<String>,
+    pub instagram_verify_token: Option<String>,
+    pub whatsapp_verify_token: Option<String>,
+    pub max_body_bytes: Option<u64>,
+    pub public_url: Option<String>,
+    pub allow_private_media_hosts: Option<bool>,
+    pub job_workers: Option<usize>,
+    pub job_max_attempts: Option<u32>,
+    pub max_attachment_bytes: Option<u64>,
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free port)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Directory for the database and attachments
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Graph API base URL including the version, e.g. https://graph.facebook.com/v25.0
+    #[arg(long, value_name = "URL")]
+    pub graph_api_url: Option<String>,
+    /// Largest accepted webhook body in bytes
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<u64>,
+}
+
+/// The resolved configuration the rest of the program uses.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file the values came from, if any.
+    pub file: Option<PathBuf>,
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub graph_api_url: String,
+    pub app_secret: Option<Secret>,
+    pub verify_tokens: VerifyTokens,
+    pub max_body_bytes: u64,
+    pub public_url: Option<String>,
+    pub allow_private_media_hosts: bool,
+    pub job_workers: usize,
+    pub job_max_attempts: u32,
+    pub max_attachment_bytes: u64,
+}
+
+/// Verify tokens per provider, after the seed's fallbacks were applied.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyTokens {
+    pub facebook: Option<Secret>,
+    pub instagram: Option<Secret>,
+    pub whatsapp: Option<Secret>,
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid setting {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl Config {
+    /// Returns the path of the SQLite database inside the data directory.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("helpstack.db")
+    }
+
+    /// Returns the directory where attachment bytes are stored.
+    pub fn attachments_dir(&self) -> PathBuf {
+        self.data_dir.join("attachments")
+    }
+}
+
+/// Where the config file comes from: an explicit path (flag or `HELPSTACK_CONFIG`) must
+/// exist; the default `./helpstack.toml` is used only when present.
+pub fn locate(explicit: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> ConfigSource {
+    if let Some(p) = explicit {
+        return ConfigSource::Explicit(p.to_path_buf());
+    }
+    if let Some(p) = env("HELPSTACK_CONFIG").filter(|v| !v.is_empty()) {
+        return ConfigSource::Explicit(PathBuf::from(p));
+    }
+    ConfigSource::Default(PathBuf::from(DEFAULT_CONFIG_FILE))
+}
+
+/// A config file location and whether it had to exist.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    Explicit(PathBuf),
+    Default(PathBuf),
+}
+
+impl ConfigSource {
+    /// Returns the path, whether or not it must exist.
+    pub fn path(&self) -> &Path {
+        match self {
+            ConfigSource::Explicit(p) | ConfigSource::Default(p) => p,
+        }
+    }
+}
+
+/// Reads and parses a config file, rejecting unknown keys.
+pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ConfigError::Missing(path.to_path_buf())
+        } else {
+            ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })?;
+    let mut file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.message().to_string(),
+    })?;
+    // A relative data_dir in a file means "next to the file", not "wherever serve was
+    // started from", so moving the working directory never loses the database.
+    if let Some(dir) = &file.data_dir
+        && dir.is_relative()
+    {
+        let base = path.parent().unwrap_or(Path::new("."));
+        file.data_dir = Some(base.join(dir));
+    }
+    Ok(file)
+}
+
+/// Loads the configuration from the file (if any), the environment and the flags.
+pub fn load(
+    source: &ConfigSource,
+    flags: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let (file, file_path) = match source {
+        ConfigSource::Explicit(p) => (read_file(p)?, Some(p.clone())),
+        ConfigSource::Default(p) if p.exists() => (read_file(p)?, Some(p.clone())),
+        ConfigSource::Default(_) => (FileConfig::default(), None),
+    };
+    resolve(file, file_path, flags, env)
+}
+
+/// Combines the layers; split from [`load`] so tests can skip the filesystem.
+pub fn resolve(
+    file: FileConfig,
+    file_path: Option<PathBuf>,
+    flags: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let env = |k: &str| env(k).filter(|v| !v.is_empty());
+    let first_env = |keys: &[&str]| keys.iter().find_map(|k| env(k));
+
+    let listen = flags
+        .listen
+        .clone()
+        .or_else(|| env("HELPSTACK_LISTEN"))
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let data_dir = flags
+        .data_dir
+        .clone()
+        .or_else(|| env("HELPSTACK_DATA_DIR").map(PathBuf::from))
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let graph_api_url = flags
+        .graph_api_url
+        .clone()
+        .or_else(|| env("HELPSTACK_GRAPH_API_URL"))
+        .or(file.graph_api_url)
+        .unwrap_or_else(|| DEFAULT_GRAPH_API_URL.to_string())
+        .trim_end_matches('/')
+        .to_string();
+    let app_secret = first_env(&["HELPSTACK_APP_SECRET", "FACEBOOK_APP_SECRET"])
+        .or(file.app_secret)
+        .and_then(Secret::new);
+    let facebook = first_env(&["HELPSTACK_VERIFY_TOKEN", "FACEBOOK_VERIFY_TOKEN"])
+        .or(file.verify_token)
+        .and_then(Secret::new);
+    let instagram = first_env(&["HELPSTACK_INSTAGRAM_VERIFY_TOKEN", "INSTAGRAM_VERIFY_TOKEN"])
+        .or(file.instagram_verify_token)
+        .and_then(Secret::new)
+        .or_else(|| facebook.clone());
+    let whatsapp = first_env(&["HELPSTACK_WHATSAPP_VERIFY_TOKEN", "WHATSAPP_VERIFY_TOKEN"])
+        .or(file.whatsapp_verify_token)
+        .and_then(Secret::new)
+        .or_else(|| facebook.clone());
+    let max_body_bytes = match flags.max_body_bytes {
+        Some(v) => v,
+        None => match env("HELPSTACK_MAX_BODY_BYTES") {
+            Some(v) => parse_env("HELPSTACK_MAX_BODY_BYTES", &v)?,
+            None => file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        },
+    };
+    let public_url = env("HELPSTACK_PUBLIC_URL").or(file.public_url);
+    let allow_private_media_hosts = match env("HELPSTACK_ALLOW_PRIVATE_MEDIA_HOSTS") {
+        Some(v) => parse_env("HELPSTACK_ALLOW_PRIVATE_MEDIA_HOSTS", &v)?,
+        None => file.allow_private_media_hosts.unwrap_or(false),
+    };
+    let job_workers = match env("HELPSTACK_JOB_WORKERS") {
+        Some(v) => parse_env("HELPSTACK_JOB_WORKERS", &v)?,
+        None => file.job_workers.unwrap_or(4),
+    };
+    let job_max_attempts = match env("HELPSTACK_JOB_MAX_ATTEMPTS") {
+        Some(v) => parse_env("HELPSTACK_JOB_MAX_ATTEMPTS", &v)?,
+        None => file.job_max_attempts.unwrap_or(8),
+    };
+    let max_attachment_bytes = match env("HELPSTACK_MAX_ATTACHMENT_BYTES") {
+        Some(v) => parse_env("HELPSTACK_MAX_ATTACHMENT_BYTES", &v)?,
+        None => file
+            .max_attachment_bytes
+            .unwrap_or(DEFAULT_MAX_ATTACHMENT_BYTES),
+    };
+
+    let config = Config {
+        file: file_path,
+        listen,
+        data_dir,
+        graph_api_url,
+        app_secret,
+        verify_tokens: VerifyTokens {
+            facebook,
+            instagram,
+            whatsapp,
+        },
+        max_body_bytes,
+        public_url,
+        allow_private_media_hosts,
+        job_workers,
+        job_max_attempts,
+        max_attachment_bytes,
+    };
+    validate(&config)?;
+    Ok(config)
+}
+
+fn parse_env<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Invalid {
+        key: key.to_string(),
+        message: format!("cannot parse {value:?}"),
+    })
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Checks values that parse but cannot work.
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    if config.listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(invalid(
+            "listen",
+            format!(
+                "{:?} is not an IP:port address (e.g. 127.0.0.1:8080)",
+                config.listen
+            ),
+        ));
+    }
+    if !(config.graph_api_url.starts_with("https://") || config.graph_api_url.starts_with("http://"))
+    {
+        return Err(invalid(
+            "graph_api_url",
+            "must start with https:// (or http:// for a local test server)",
+        ));
+    }
+    if config.max_body_bytes < 1024 {
+        return Err(invalid("max_body_bytes", "must be at least 1024"));
+    }
+    if config.job_workers == 0 || config.job_workers > 64 {
+        return Err(invalid("job_workers", "must be between 1 and 64"));
+    }
+    if config.job_max_attempts == 0 {
+        return Err(invalid("job_max_attempts", "must be at least 1"));
+    }
+    if let Some(url) = &config.public_url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(invalid(
+            "public_url",
+            "must be an absolute URL such as https://help.example.com",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    fn token(t: &Option<Secret>) -> Option<&str> {
+        t.as_ref().map(|s| s.expose())
+    }
+
+    #[test]
+    fn defaults_apply_with_nothing_set() {
+        let c = resolve(FileConfig::default(), None, &Overrides::default(), &env_of(&[])).unwrap();
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert!(c.app_secret.is_none());
+        assert!(c.verify_tokens.facebook.is_none());
+        assert!(c.verify_tokens.instagram.is_none());
+    }
+
+    #[test]
+    fn flag_beats_env_beats_file() {
+        let file = FileConfig {
+            listen: Some("127.0.0.1:1".into()),
+            ..Default::default()
+        };
+        let env = env_of(&[("HELPSTACK_LISTEN", "127.0.0.1:2")]);
+        let c = resolve(file.clone(), None, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:2");
+        let flags = Overrides {
+            listen: Some("127.0.0.1:3".into()),
+            ..Default::default()
+        };
+        let c = resolve(file.clone(), None, &flags, &env).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:3");
+        let c = resolve(file, None, &Overrides::default(), &env_of(&[])).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn verify_tokens_fall_back_to_facebook_and_specific_wins() {
+        let env = env_of(&[("FACEBOOK_VERIFY_TOKEN", "fb")]);
+        let c = resolve(FileConfig::default(), None, &Overrides::default(), &env).unwrap();
+        assert_eq!(token(&c.verify_tokens.instagram), Some("fb"));
+        assert_eq!(token(&c.verify_tokens.whatsapp), Some("fb"));
+
+        let file = FileConfig {
+            instagram_verify_token: Some("ig-file".into()),
+            ..Default::default()
+        };
+        let env = env_of(&[("FACEBOOK_VERIFY_TOKEN", "fb"), ("WHATSAPP_VERIFY_TOKEN", "wa")]);
+        let c = resolve(file, None, &Overrides::default(), &env).unwrap();
+        assert_eq!(token(&c.verify_tokens.facebook), Some("fb"));
+        assert_eq!(token(&c.verify_tokens.instagram), Some("ig-file"));
+        assert_eq!(token(&c.verify_tokens.whatsapp), Some("wa"));
+    }
+
+    #[test]
+    fn file_fallback_applies_too() {
+        let file = FileConfig {
+            verify_token: Some("file-fb".into()),
+            ..Default::default()
+        };
+        let c = resolve(file, None, &Overrides::default(), &env_of(&[])).unwrap();
+        assert_eq!(token(&c.verify_tokens.whatsapp), Some("file-fb"));
+    }
+
+    #[test]
+    fn empty_values_are_unset() {
+        let env = env_of(&[("FACEBOOK_VERIFY_TOKEN", ""), ("FACEBOOK_APP_SECRET", "")]);
+        let c = resolve(FileConfig::default(), None, &Overrides::default(), &env).unwrap();
+        assert!(c.verify_tokens.facebook.is_none());
+        assert!(c.app_secret.is_none());
+    }
+
+    #[test]
+    fn helpstack_names_win_over_seed_names() {
+        let env = env_of(&[
+            ("FACEBOOK_APP_SECRET", "seed"),
+            ("HELPSTACK_APP_SECRET", "own"),
+        ]);
+        let c = resolve(FileConfig::default(), None, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.app_secret.unwrap().expose(), "own");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected_by_name() {
+        let err = toml::from_str::<FileConfig>("listen = \"x\"\nbogus_key = 1\n").unwrap_err();
+        assert!(err.message().contains("bogus_key"), "{}", err.message());
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let env = env_of(&[("HELPSTACK_MAX_BODY_BYTES", "lots")]);
+        let err = resolve(FileConfig::default(), None, &Overrides::default(), &env).unwrap_err();
+        assert!(err.to_string().contains("HELPSTACK_MAX_BODY_BYTES"));
+        let flags = Overrides {
+            listen: Some("nowhere".into()),
+            ..Default::default()
+        };
+        let err = resolve(FileConfig::default(), None, &flags, &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("listen"));
+    }
+}

@@ -1,0 +1,197 @@
+//! The JSON read API for the dashboard. Every handler requires a session.
+
+use std::sync::Arc;
+
+use poem::handler;
+use poem::web::{Data, Json, Path, Query};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AdminSession;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{channel, conversation, event, message};
+
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 200;
+
+fn limit(n: Option<i64>) -> Result<i64, ApiError> {
+    match n {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        ))),
+    }
+}
+
+/// Cursors are `"<time>_<id>"`: opaque to clients, cheap to resume from.
+fn parse_cursor(c: Option<&str>) -> Result<Option<(i64, i64)>, ApiError> {
+    let Some(c) = c.filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = || ApiError::BadRequest("invalid cursor".into());
+    let (a, b) = c.split_once('_').ok_or_else(bad)?;
+    Ok(Some((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?)))
+}
+
+fn format_cursor(c: Option<(i64, i64)>) -> Value {
+    c.map(|(a, b)| Value::String(format!("{a}_{b}")))
+        .unwrap_or(Value::Null)
+}
+
+/// `GET /api/channels`.
+#[handler]
+pub async fn channels(_s: AdminSession, state: Data<&Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+    let list = state.db.call(|conn| channel::list(conn)).await?;
+    Ok(Json(json!({ "channels": list })))
+}
+
+#[derive(Deserialize)]
+pub struct ConversationQuery {
+    channel_id: Option<i64>,
+    status: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/conversations`: newest activity first, keyset-paginated.
+#[handler]
+pub async fn conversations(
+    _s: AdminSession,
+    Query(q): Query<ConversationQuery>,
+    state: Data<&Arc<AppState>>,
+) -> Result<Json<Value>, ApiError> {
+    if let Some(s) = &q.status
+        && s != "open"
+        && s != "resolved"
+    {
+        return Err(ApiError::BadRequest("status must be open or resolved".into()));
+    }
+    let filter = conversation::Filter {
+        channel_id: q.channel_id,
+        status: q.status,
+    };
+    let limit = limit(q.limit)?;
+    let cursor = parse_cursor(q.cursor.as_deref())?;
+    let (list, next) = state
+        .db
+        .call(move |conn| conversation::list(conn, &filter, cursor, limit))
+        .await?;
+    Ok(Json(json!({ "conversations": list, "next": format_cursor(next) })))
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/conversations/{id}/messages`: oldest first, keyset-paginated.
+#[handler]
+pub async fn messages(
+    _s: AdminSession,
+    Path(id): Path<i64>,
+    Query(q): Query<PageQuery>,
+    state: Data<&Arc<AppState>>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = limit(q.limit)?;
+    let cursor = parse_cursor(q.cursor.as_deref())?;
+    let page = state
+        .db
+        .call(move |conn| {
+            if conversation::get(conn, id)?.is_none() {
+                return Ok(None);
+            }
+            message::list_thread(conn, id, cursor, limit).map(Some)
+        })
+        .await?;
+    let (list, next) = page.ok_or_else(|| ApiError::NotFound(format!("conversation {id}")))?;
+    Ok(Json(json!({ "messages": list, "next": format_cursor(next) })))
+}
+
+/// `POST /api/conversations/{id}/read`: clears the unread count.
+#[handler]
+pub async fn mark_read(
+    _s: AdminSession,
+    Path(id): Path<i64>,
+    state: Data<&Arc<AppState>>,
+) -> Result<Json<Value>, ApiError> {
+    update_conversation(&state, id, move |conn| conversation::mark_read(conn, id)).await
+}
+
+#[derive(Deserialize)]
+pub struct StatusBody {
+    status: String,
+}
+
+/// `POST /api/conversations/{id}/status`: resolve or reopen.
+#[handler]
+pub async fn set_status(
+    _s: AdminSession,
+    Path(id): Path<i64>,
+    Json(body): Json<StatusBody>,
+    state: Data<&Arc<AppState>>,
+) -> Result<Json<Value>, ApiError> {
+    update_conversation(&state, id, move |conn| {
+        conversation::set_status(conn, id, &body.status)
+    })
+    .await
+}
+
+/// Runs a conversation change in a transaction and publishes the new state.
+async fn update_conversation(
+    state: &AppState,
+    id: i64,
+    change: impl FnOnce(&rusqlite::Connection) -> crate::store::Result<bool> + Send + 'static,
+) -> Result<Json<Value>, ApiError> {
+    let (view, live) = state
+        .db
+        .call(move |conn| {
+            let tx = conn.transaction()?;
+            if conversation::get(&tx, id)?.is_none() {
+                return Err(crate::store::StoreError::NotFound(format!("conversation {id}")));
+            }
+            let mut live = Vec::new();
+            if change(&tx)? {
+                let view = conversation::get(&tx, id)?;
+                live.push(event::append(
+                    &tx,
+                    "conversation.updated",
+                    json!({ "conversation": view }),
+                )?);
+            }
+            let view = conversation::get(&tx, id)?;
+            tx.commit()?;
+            Ok((view, live))
+        })
+        .await?;
+    for ev in live {
+        state.bus.publish(ev);
+    }
+    Ok(Json(json!({ "conversation": view })))
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/events?after=SEQ`: the events a reconnecting page missed. `gap` says the
+/// oldest kept event is newer than `after + 1`, so the page must refetch everything.
+#[handler]
+pub async fn events(
+    _s: AdminSession,
+    Query(q): Query<EventsQuery>,
+    state: Data<&Arc<AppState>>,
+) -> Result<Json<Value>, ApiError> {
+    let after = q.after.unwrap_or(0).max(0);
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    let (list, (oldest, latest)) = state
+        .db
+        .call(move |conn| Ok((event::after(conn, after, limit)?, event::bounds(conn)?)))
+        .await?;
+    let gap = oldest > after + 1 && after < latest;
+    Ok(Json(json!({ "events": list, "latest": latest, "gap": gap })))
+}

@@ -1,0 +1,193 @@
+//! Login, logout and the session guard for `/api/*`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use poem::web::{Data, Json};
+use poem::{FromRequest, Request, RequestBody, Response, handler};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{self, SESSION_COOKIE, SESSION_TTL_MS};
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::{admin, session};
+
+/// A request made by a logged-in administrator.
+#[derive(Debug, Clone)]
+pub struct AdminSession {
+    pub admin_id: i64,
+    pub username: String,
+}
+
+fn cookie_value<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers()
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+impl<'a> FromRequest<'a> for AdminSession {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let state = req
+            .data::<Arc<AppState>>()
+            .ok_or_else(|| ApiError::Internal("state missing".into()))?;
+        let token = cookie_value(req, SESSION_COOKIE).ok_or(ApiError::Unauthorized)?;
+        let hash = auth::token_hash(token);
+        let found = state
+            .db
+            .call(move |conn| session::find(conn, &hash))
+            .await
+            .map_err(ApiError::from)?;
+        let s = found.ok_or(ApiError::Unauthorized)?;
+        Ok(AdminSession {
+            admin_id: s.admin_id,
+            username: s.username,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    username: String,
+    password: String,
+}
+
+/// Throttles password guessing per client address: a few free tries, then each failure
+/// doubles the wait (capped), and a success clears it.
+#[derive(Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+const FREE_ATTEMPTS: u32 = 5;
+
+impl LoginLimiter {
+    fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
+        let map = self.failures.lock().expect("limiter lock poisoned");
+        if let Some((n, last)) = map.get(&ip)
+            && *n >= FREE_ATTEMPTS
+        {
+            let wait = Duration::from_secs(1 << (n - FREE_ATTEMPTS).min(8));
+            if last.elapsed() < wait {
+                return Err(ApiError::TooManyRequests);
+            }
+        }
+        Ok(())
+    }
+
+    fn failed(&self, ip: IpAddr) {
+        let mut map = self.failures.lock().expect("limiter lock poisoned");
+        if map.len() > 10_000 {
+            map.retain(|_, (_, last)| last.elapsed() < Duration::from_secs(600));
+        }
+        let entry = map.entry(ip).or_insert((0, Instant::now()));
+        entry.0 += 1;
+        entry.1 = Instant::now();
+    }
+
+    fn succeeded(&self, ip: IpAddr) {
+        self.failures
+            .lock()
+            .expect("limiter lock poisoned")
+            .remove(&ip);
+    }
+}
+
+fn client_ip(req: &Request) -> IpAddr {
+    req.remote_addr()
+        .as_socket_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// `POST /api/session`: checks the password and sets an HttpOnly session cookie.
+#[handler]
+pub async fn login(
+    req: &Request,
+    Json(c): Json<Credentials>,
+    state: Data<&Arc<AppState>>,
+) -> Result<Response, ApiError> {
+    let ip = client_ip(req);
+    state.login_limiter.check(ip)?;
+    let username = c.username.clone();
+    let found = state
+        .db
+        .call(move |conn| admin::find(conn, &username))
+        .await?;
+    // Hash even for unknown users, so timing does not reveal which usernames exist.
+    let (admin_id, hash) = match found {
+        Some(a) => (Some(a.id), a.password_hash),
+        None => (None, dummy_hash().to_string()),
+    };
+    let password = c.password;
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let Some(admin_id) = admin_id.filter(|_| ok) else {
+        state.login_limiter.failed(ip);
+        tracing::warn!(username = %c.username, %ip, "failed login");
+        return Err(ApiError::InvalidCredentials);
+    };
+    state.login_limiter.succeeded(ip);
+    let token = auth::new_session_token();
+    let hash = auth::token_hash(&token);
+    state
+        .db
+        .call(move |conn| session::create(conn, &hash, admin_id, SESSION_TTL_MS))
+        .await?;
+    let secure = if is_https(req) { "; Secure" } else { "" };
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        SESSION_TTL_MS / 1000
+    );
+    Ok(Response::builder()
+        .header("set-cookie", cookie)
+        .content_type("application/json")
+        .body(json!({ "username": c.username }).to_string()))
+}
+
+/// Whether the browser reached us over HTTPS (directly or through the reverse proxy).
+fn is_https(req: &Request) -> bool {
+    req.uri().scheme_str() == Some("https")
+        || req
+            .header("x-forwarded-proto")
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+/// A real argon2id hash of a random string, verified against when the user is unknown.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| auth::hash_password(&crate::secrets::random_token(16)))
+}
+
+/// `DELETE /api/session`: ends the session and clears the cookie.
+#[handler]
+pub async fn logout(req: &Request, state: Data<&Arc<AppState>>) -> Result<Response, ApiError> {
+    if let Some(token) = cookie_value(req, SESSION_COOKIE) {
+        let hash = auth::token_hash(token);
+        state
+            .db
+            .call(move |conn| session::delete(conn, &hash))
+            .await?;
+    }
+    Ok(Response::builder()
+        .header(
+            "set-cookie",
+            format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        )
+        .content_type("application/json")
+        .body("{}"))
+}
+
+/// `GET /api/session`: who is logged in.
+#[handler]
+pub async fn current(session: AdminSession) -> Json<serde_json::Value> {
+    Json(json!({ "username": session.username }))
+}

@@ -1,0 +1,45 @@
+//! The HTTP surface: the whole route table on one screen, thin handlers, auth.
+
+mod api;
+mod auth;
+mod webhook;
+
+use std::sync::Arc;
+
+use poem::{Endpoint, EndpointExt, Route, get, handler, post, web::Data};
+
+pub use auth::{AdminSession, LoginLimiter};
+
+use crate::state::AppState;
+
+/// Builds the application endpoint.
+pub fn routes(state: Arc<AppState>) -> impl Endpoint {
+    Route::new()
+        .at("/healthz", get(healthz))
+        .at(
+            "/api/webhooks/:provider",
+            get(webhook::handshake).post(webhook::receive),
+        )
+        .at(
+            "/api/session",
+            get(auth::current).post(auth::login).delete(auth::logout),
+        )
+        .at("/api/channels", get(api::channels))
+        .at("/api/conversations", get(api::conversations))
+        .at("/api/conversations/:id/messages", get(api::messages))
+        .at("/api/conversations/:id/read", post(api::mark_read))
+        .at("/api/conversations/:id/status", post(api::set_status))
+        .at("/api/events", get(api::events))
+        .data(state)
+}
+
+/// Answers 200 `ok` when the database answers.
+#[handler]
+async fn healthz(state: Data<&Arc<AppState>>) -> poem::Result<&'static str> {
+    state
+        .db
+        .call(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await
+        .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
+    Ok("ok")
+}

@@ -1,0 +1,259 @@
+//! The ingest pipeline: verify, parse, then hand the body to one writer thread that
+//! group-commits many webhooks per transaction and answers each only after its commit.
+//!
+//! One writer instead of a transaction per request: SQLite has a single write lock, so
+//! concurrent writers only queue on it (and time out under load). Batching also makes
+//! `synchronous=FULL` cheap: one fsync covers every webhook in the batch.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::live::Bus;
+use crate::model::{Batch, Provider};
+use crate::secrets::Secret;
+use crate::store::event::LiveEvent;
+use crate::store::journal::{self, Outcome};
+use crate::store::{self, Db, StoreError, now_ms};
+use crate::webhook::{parse, signature};
+
+/// Most webhooks committed in one transaction.
+const MAX_GROUP: usize = 256;
+
+/// Why a webhook POST was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("signature rejected: {0}")]
+    Signature(#[from] signature::SignatureError),
+    #[error("body is not valid JSON: {0}")]
+    NotJson(String),
+    #[error("could not store the webhook: {0}")]
+    Store(String),
+}
+
+/// What happened to an acknowledged webhook.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub journal_id: i64,
+    pub outcome: Outcome,
+    pub changed: i64,
+}
+
+/// Counters for `/metrics` and `doctor`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub received: AtomicU64,
+    pub signature_failures: AtomicU64,
+    pub invalid_json: AtomicU64,
+    pub unmatched: AtomicU64,
+    pub ignored: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+struct Submission {
+    provider: Provider,
+    received_at: i64,
+    body: Vec<u8>,
+    secret_used: &'static str,
+    batch: Batch,
+    reply: oneshot::Sender<Result<Stored, String>>,
+}
+
+/// Handle to the writer thread. Dropping every handle lets the writer drain and exit.
+#[derive(Clone)]
+pub struct Ingest {
+    tx: mpsc::Sender<Submission>,
+    pub counters: Arc<Counters>,
+}
+
+impl Ingest {
+    /// Starts the writer thread on its own connection.
+    pub fn start(db: &Db, bus: Bus) -> Result<(Self, std::thread::JoinHandle<()>), StoreError> {
+        let conn = db.dedicated()?;
+        let (tx, rx) = mpsc::channel(4096);
+        let handle = std::thread::Builder::new()
+            .name("ingest-writer".into())
+            .spawn(move || writer_loop(conn, rx, bus))
+            .map_err(|e| StoreError::Join(e.to_string()))?;
+        Ok((
+            Self {
+                tx,
+                counters: Arc::default(),
+            },
+            handle,
+        ))
+    }
+
+    /// Verifies, parses and durably stores one webhook body. Returns only after the
+    /// body (and everything it produced) is committed.
+    pub async fn receive(
+        &self,
+        provider: Provider,
+        secrets: &[&Secret],
+        signature_header: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<Stored, ReceiveError> {
+        let c = &self.counters;
+        let used = match signature::verify(secrets, signature_header, &body) {
+            Ok(i) => i,
+            Err(e) => {
+                c.signature_failures.fetch_add(1, Ordering::Relaxed);
+                return Err(e.into());
+            }
+        };
+        let value: serde_json::Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                c.invalid_json.fetch_add(1, Ordering::Relaxed);
+                return Err(ReceiveError::NotJson(e.to_string()));
+            }
+        };
+        let batch = parse::parse(provider, &value);
+        let (reply, answer) = oneshot::channel();
+        let submission = Submission {
+            provider,
+            received_at: now_ms(),
+            body,
+            secret_used: if used == 0 { "current" } else { "previous" },
+            batch,
+            reply,
+        };
+        self.tx
+            .send(submission)
+            .await
+            .map_err(|_| ReceiveError::Store("the writer has stopped".into()))?;
+        let stored = answer
+            .await
+            .map_err(|_| ReceiveError::Store("the writer has stopped".into()))?
+            .map_err(ReceiveError::Store)?;
+        c.received.fetch_add(1, Ordering::Relaxed);
+        let counter = match stored.outcome {
+            Outcome::Unmatched => Some(&c.unmatched),
+            Outcome::Ignored => Some(&c.ignored),
+            Outcome::Failed => Some(&c.failed),
+            Outcome::Processed => None,
+        };
+        if let Some(counter) = counter {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(stored)
+    }
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Submission>, bus: Bus) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(s) => group.push(s),
+                Err(_) => break,
+            }
+        }
+        match write_group(&mut conn, &group) {
+            Ok(results) => {
+                for (sub, (stored, live)) in group.into_iter().zip(results) {
+                    for ev in live {
+                        bus.publish(ev);
+                    }
+                    let _ = sub.reply.send(Ok(stored));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, webhooks = group.len(), "ingest transaction failed");
+                for sub in group {
+                    let _ = sub.reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// Writes a group of webhooks in one transaction. Each webhook runs in a savepoint, so
+/// one that fails to apply is journaled as `failed` without losing the others.
+fn write_group(
+    conn: &mut Connection,
+    group: &[Submission],
+) -> Result<Vec<(Stored, Vec<LiveEvent>)>, StoreError> {
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(group.len());
+    for sub in group {
+        let mut sp = tx.savepoint()?;
+        let applied = store::ingest::apply(&sp, sub.provider, &sub.batch);
+        let result = match applied {
+            Ok(applied) => {
+                let (outcome, reason) = classify(sub.provider, &sub.batch, &applied);
+                let id = journal::insert(&sp, &entry(sub, outcome, reason.as_deref(), applied.changed, &applied.unmatched))?;
+                sp.commit()?;
+                (stored(id, outcome, applied.changed), applied.live)
+            }
+            Err(e) => {
+                sp.rollback()?;
+                drop(sp);
+                tracing::error!(provider = %sub.provider, error = %e, "webhook could not be applied; journaled as failed");
+                let reason = e.to_string();
+                let id = journal::insert(&tx, &entry(sub, Outcome::Failed, Some(&reason), 0, &[]))?;
+                (stored(id, Outcome::Failed, 0), Vec::new())
+            }
+        };
+        results.push(result);
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+fn stored(journal_id: i64, outcome: Outcome, changed: i64) -> Stored {
+    Stored {
+        journal_id,
+        outcome,
+        changed,
+    }
+}
+
+fn entry<'a>(
+    sub: &'a Submission,
+    outcome: Outcome,
+    reason: Option<&'a str>,
+    stored: i64,
+    unmatched: &'a [String],
+) -> journal::NewEntry<'a> {
+    journal::NewEntry {
+        provider: sub.provider.as_str(),
+        received_at: sub.received_at,
+        body: &sub.body,
+        secret_used: Some(sub.secret_used),
+        outcome,
+        reason,
+        stored,
+        unmatched,
+    }
+}
+
+/// Names the journal outcome: an unmatched channel is the actionable state (the
+/// operator must add the channel, then `replay`), so it wins over partial success.
+pub fn classify(
+    provider: Provider,
+    batch: &Batch,
+    applied: &store::ingest::Applied,
+) -> (Outcome, Option<String>) {
+    let mut reasons = Vec::new();
+    let outcome = if !applied.unmatched.is_empty() {
+        reasons.push(format!(
+            "no {provider} channel with {} {}",
+            provider.id_label(),
+            applied.unmatched.join(", ")
+        ));
+        Outcome::Unmatched
+    } else if batch.events.is_empty() {
+        Outcome::Ignored
+    } else {
+        Outcome::Processed
+    };
+    reasons.extend(batch.ignored.iter().cloned());
+    if outcome == Outcome::Ignored && reasons.is_empty() {
+        reasons.push("the body holds no events".into());
+    }
+    let reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+    (outcome, reason)
+}

@@ -1,0 +1,28 @@
+//! HelpStack: a self-hosted inbox for Meta messaging.
+//!
+//! Data flows one way: `http` -> `webhook` (verify, parse into `model`) -> `ingest`
+//! (one writer, group commit) -> `store` -> `live` (after commit).
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod ingest;
+pub mod live;
+pub mod model;
+pub mod secrets;
+pub mod server;
+pub mod state;
+pub mod store;
+pub mod time_fmt;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use poem::Endpoint;
+
+/// Builds the whole HTTP application for a state; tests can drive it in-process.
+pub fn app(state: Arc<state::AppState>) -> impl Endpoint {
+    http::routes(state)
+}

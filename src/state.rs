@@ -1,0 +1,68 @@
+//! Shared server state handed to every handler.
+
+use std::sync::{Arc, RwLock};
+
+use crate::config::{Config, VerifyTokens};
+use crate::ingest::Ingest;
+use crate::live::Bus;
+use crate::model::Provider;
+use crate::secrets::Secret;
+use crate::store::Db;
+
+/// The secrets the webhook edge checks; swapped whole when the configuration changes.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSecrets {
+    /// Current app secret first; a previous one only during its rotation grace period.
+    pub app: Vec<Secret>,
+    pub verify: VerifyTokens,
+}
+
+impl WebhookSecrets {
+    /// The verify token for a provider (fallbacks already applied).
+    pub fn verify_token(&self, provider: Provider) -> Option<Secret> {
+        match provider {
+            Provider::Facebook => self.verify.facebook.clone(),
+            Provider::Instagram => self.verify.instagram.clone(),
+            Provider::Whatsapp => self.verify.whatsapp.clone(),
+        }
+    }
+
+    /// The app secrets accepted for signatures, in order of preference.
+    pub fn app_secrets(&self) -> Vec<&Secret> {
+        self.app.iter().collect()
+    }
+}
+
+/// Everything handlers need.
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub ingest: Ingest,
+    pub bus: Bus,
+    pub login_limiter: crate::http::LoginLimiter,
+    secrets: RwLock<Arc<WebhookSecrets>>,
+}
+
+impl AppState {
+    /// Assembles the state.
+    pub fn new(db: Db, config: Arc<Config>, ingest: Ingest, bus: Bus, secrets: WebhookSecrets) -> Self {
+        Self {
+            db,
+            config,
+            ingest,
+            bus,
+            login_limiter: Default::default(),
+            secrets: RwLock::new(Arc::new(secrets)),
+        }
+    }
+
+    /// A snapshot of the webhook secrets.
+    pub fn webhook_secrets(&self) -> Arc<WebhookSecrets> {
+        self.secrets.read().expect("secrets lock poisoned").clone()
+    }
+
+    /// Replaces the webhook secrets (configuration reload).
+    pub fn set_webhook_secrets(&self, secrets: WebhookSecrets) {
+        *self.secrets.write().expect("secrets lock poisoned") = Arc::new(secrets);
+    }
+}

@@ -1,0 +1,131 @@
+//! Channels: the Pages, Instagram accounts and WhatsApp numbers HelpStack receives for.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{Result, StoreError, now_ms};
+use crate::model::Provider;
+
+/// A channel as shown to admins. The credentials (access token) are never serialized.
+#[derive(Debug, Clone, Serialize)]
+pub struct Channel {
+    pub id: i64,
+    pub provider: String,
+    pub external_id: String,
+    pub name: String,
+    pub token_status: String,
+    pub token_error: Option<String>,
+    pub has_token: bool,
+    pub created_at: i64,
+    #[serde(skip)]
+    pub credentials: Value,
+}
+
+impl Channel {
+    /// Returns the Graph API access token, if one is stored.
+    pub fn access_token(&self) -> Option<&str> {
+        self.credentials
+            .get("accessToken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+    }
+}
+
+const COLUMNS: &str =
+    "id, provider, external_id, name, token_status, token_error, created_at, credentials";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Channel> {
+    let credentials: String = r.get(7)?;
+    let credentials: Value = serde_json::from_str(&credentials).unwrap_or(Value::Null);
+    let has_token = credentials
+        .get("accessToken")
+        .and_then(Value::as_str)
+        .is_some_and(|t| !t.is_empty());
+    Ok(Channel {
+        id: r.get(0)?,
+        provider: r.get(1)?,
+        external_id: r.get(2)?,
+        name: r.get(3)?,
+        token_status: r.get(4)?,
+        token_error: r.get(5)?,
+        created_at: r.get(6)?,
+        has_token,
+        credentials,
+    })
+}
+
+/// Builds the credentials JSON, using the key names of the product documentation.
+pub fn credentials(
+    provider: Provider,
+    external_id: &str,
+    access_token: &str,
+    waba_id: Option<&str>,
+) -> Value {
+    let mut c = serde_json::json!({ "accessToken": access_token });
+    let key = match provider {
+        Provider::Facebook => "pageId",
+        Provider::Instagram => "instagramAccountId",
+        Provider::Whatsapp => "phoneNumberId",
+    };
+    c[key] = Value::String(external_id.to_string());
+    if let Some(w) = waba_id {
+        c["wabaId"] = Value::String(w.to_string());
+    }
+    c
+}
+
+/// Creates a channel; a second channel with the same provider and id is refused.
+pub fn insert(
+    conn: &Connection,
+    provider: Provider,
+    external_id: &str,
+    name: &str,
+    credentials: &Value,
+) -> Result<i64> {
+    let now = now_ms();
+    let n = conn.execute(
+        "INSERT INTO channels (provider, external_id, name, credentials, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (provider, external_id) DO NOTHING",
+        params![
+            provider.as_str(),
+            external_id,
+            name,
+            credentials.to_string(),
+            now
+        ],
+    )?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!(
+            "a {provider} channel with {} {external_id} already exists",
+            provider.id_label()
+        )));
+    }
+    Ok(conn.last_insert_rowid())
+}
+
+/// Lists all channels, oldest first.
+pub fn list(conn: &Connection) -> Result<Vec<Channel>> {
+    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM channels ORDER BY id"))?;
+    let rows = stmt.query_map([], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Fetches one channel by id.
+pub fn get(conn: &Connection, id: i64) -> Result<Option<Channel>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM channels WHERE id = ?1"),
+            [id],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// Finds the channel id for a provider's external id (page/account/phone number id).
+pub fn find_id(conn: &Connection, provider: Provider, external_id: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM channels WHERE provider = ?1 AND external_id = ?2")?
+        .query_row(params![provider.as_str(), external_id], |r| r.get(0))
+        .optional()?)
+}

@@ -1,0 +1,443 @@
+//! Writes normalized events. Called inside the ingest transaction, so a body's journal
+//! row, its messages, its job rows and its live events commit together or not at all.
+//!
+//! Every write is idempotent: Meta redelivers, so inserts are keyed by Meta's ids
+//! (`ON CONFLICT DO NOTHING`) and overlays only move forward. A redelivered body
+//! changes nothing and publishes nothing.
+
+use rusqlite::{Connection, params};
+use serde_json::{Value, json};
+
+use super::event::{self, LiveEvent};
+use super::{Result, channel, conversation, message, now_ms};
+use crate::model::{
+    Batch, ContactRef, DeliveryStatus, Direction, Event, EventKind, MediaSource, Message,
+    MessageKind, Provider, Reaction, Receipt,
+};
+
+/// What applying a batch did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Events that created or changed something.
+    pub changed: i64,
+    /// Events that were already stored (redelivery).
+    pub duplicates: i64,
+    /// Channel ids (page/account/number) that matched no channel.
+    pub unmatched: Vec<String>,
+    /// Changes to publish once the transaction commits.
+    pub live: Vec<LiveEvent>,
+}
+
+/// Applies every event of a batch, routing each by its own channel key.
+pub fn apply(conn: &Connection, provider: Provider, batch: &Batch) -> Result<Applied> {
+    let mut out = Applied::default();
+    for ev in &batch.events {
+        let Some(channel_id) = channel::find_id(conn, provider, &ev.channel_key)? else {
+            if !out.unmatched.contains(&ev.channel_key) {
+                out.unmatched.push(ev.channel_key.clone());
+            }
+            continue;
+        };
+        let before = out.live.len();
+        let changed = match &ev.kind {
+            EventKind::Message(m) => apply_message(conn, provider, channel_id, ev, m, &mut out.live)?,
+            EventKind::Receipt(r) => apply_receipt(conn, channel_id, ev, r, &mut out.live)?,
+            EventKind::Reaction(r) => apply_reaction(conn, channel_id, ev, r, &mut out.live)?,
+            EventKind::Edit {
+                target,
+                text,
+                num_edit,
+            } => apply_edit(conn, channel_id, ev, target, text.as_deref(), *num_edit, &mut out.live)?,
+            EventKind::Delete { target } => apply_delete(conn, channel_id, ev, target, &mut out.live)?,
+        };
+        if changed {
+            out.changed += 1;
+        } else {
+            debug_assert_eq!(before, out.live.len());
+            out.duplicates += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Contact row id, and whether it was created or renamed now.
+struct ContactRow {
+    id: i64,
+    created: bool,
+    updated: bool,
+}
+
+fn upsert_contact(conn: &Connection, channel_id: i64, c: &ContactRef) -> Result<ContactRow> {
+    let now = now_ms();
+    let created = conn
+        .prepare_cached(
+            "INSERT INTO contacts (channel_id, external_id, name, username, phone, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (channel_id, external_id) DO NOTHING",
+        )?
+        .execute(params![channel_id, c.external_id, c.name, c.username, c.phone, now])?
+        == 1;
+    if created {
+        return Ok(ContactRow {
+            id: conn.last_insert_rowid(),
+            created,
+            updated: false,
+        });
+    }
+    let id: i64 = conn
+        .prepare_cached("SELECT id FROM contacts WHERE channel_id = ?1 AND external_id = ?2")?
+        .query_row(params![channel_id, c.external_id], |r| r.get(0))?;
+    // WhatsApp sends the display name with every message: keep the newest, but only
+    // write (and publish) when it actually changed.
+    let updated = conn
+        .prepare_cached(
+            "UPDATE contacts SET name = COALESCE(?2, name), username = COALESCE(?3, username),
+                    phone = COALESCE(?4, phone), updated_at = ?5
+             WHERE id = ?1 AND (name IS NOT COALESCE(?2, name)
+                   OR username IS NOT COALESCE(?3, username) OR phone IS NOT COALESCE(?4, phone))",
+        )?
+        .execute(params![id, c.name, c.username, c.phone, now])?
+        == 1;
+    Ok(ContactRow {
+        id,
+        created: false,
+        updated,
+    })
+}
+
+fn conversation_id(conn: &Connection, channel_id: i64, contact_id: i64) -> Result<i64> {
+    let now = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO conversations (channel_id, contact_id, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?3) ON CONFLICT (channel_id, contact_id) DO NOTHING",
+    )?
+    .execute(params![channel_id, contact_id, now])?;
+    Ok(conn
+        .prepare_cached("SELECT id FROM conversations WHERE channel_id = ?1 AND contact_id = ?2")?
+        .query_row(params![channel_id, contact_id], |r| r.get(0))?)
+}
+
+fn apply_message(
+    conn: &Connection,
+    provider: Provider,
+    channel_id: i64,
+    ev: &Event,
+    m: &Message,
+    live: &mut Vec<LiveEvent>,
+) -> Result<bool> {
+    if message::find_by_external(conn, channel_id, &m.external_id)?.is_some() {
+        return Ok(false);
+    }
+    let contact = upsert_contact(conn, channel_id, &m.contact)?;
+    let conv = conversation_id(conn, channel_id, contact.id)?;
+    let now = now_ms();
+    conn.prepare_cached(
+        "INSERT INTO messages (channel_id, conversation_id, external_id, direction, kind, text,
+                               payload, reply_to, sent_at, raw, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?
+    .execute(params![
+        channel_id,
+        conv,
+        m.external_id,
+        m.direction.as_str(),
+        m.kind.as_str(),
+        m.text,
+        m.payload.as_ref().map(Value::to_string),
+        m.reply_to,
+        ev.timestamp_ms,
+        ev.raw.to_string(),
+        now
+    ])?;
+    let message_id = conn.last_insert_rowid();
+    insert_attachments(conn, message_id, m, now)?;
+
+    let inbound = m.direction == Direction::Inbound;
+    conn.prepare_cached(
+        "UPDATE conversations SET
+            unread_count = CASE WHEN ?2 THEN unread_count + 1 ELSE 0 END,
+            status = CASE WHEN ?2 THEN 'open' ELSE status END,
+            last_message_preview = CASE WHEN ?3 >= last_message_at THEN ?4 ELSE last_message_preview END,
+            last_message_at = MAX(last_message_at, ?3),
+            updated_at = ?5
+         WHERE id = ?1",
+    )?
+    .execute(params![conv, inbound, ev.timestamp_ms, preview(m), now])?;
+
+    // Messenger and Instagram names come from the Graph API; WhatsApp's from the payload.
+    if contact.created && provider != Provider::Whatsapp {
+        queue_job(conn, "fetch_profile", contact.id, now)?;
+    }
+    if contact.updated || contact.created {
+        publish_contact(conn, contact.id, live)?;
+    }
+    if let Some(view) = message::get(conn, message_id)? {
+        live.push(event::append(conn, "message.created", json!({ "message": view }))?);
+    }
+    publish_conversation(conn, conv, live)?;
+    Ok(true)
+}
+
+fn insert_attachments(conn: &Connection, message_id: i64, m: &Message, now: i64) -> Result<()> {
+    for (position, a) in m.attachments.iter().enumerate() {
+        let (url, media_id) = match &a.source {
+            MediaSource::Url(u) => (Some(u.as_str()), None),
+            MediaSource::MediaId(id) => (None, Some(id.as_str())),
+            MediaSource::None => (None, None),
+        };
+        let downloadable = a.download && (url.is_some() || media_id.is_some());
+        let (status, error) = if downloadable {
+            ("pending", None)
+        } else if !a.download {
+            ("skipped", Some("not downloaded: Meta's policy forbids storing this media"))
+        } else {
+            ("skipped", Some("no media to download"))
+        };
+        conn.prepare_cached(
+            "INSERT INTO attachments (message_id, position, kind, source_url, media_id, filename,
+                                      mime_type, size, expected_sha256, status, error, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+        )?
+        .execute(params![
+            message_id,
+            position as i64,
+            a.kind.as_str(),
+            url,
+            media_id,
+            a.filename,
+            a.mime_type,
+            a.size,
+            a.sha256,
+            status,
+            error,
+            now
+        ])?;
+        if downloadable {
+            queue_job(conn, "download_attachment", conn.last_insert_rowid(), now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Queues a durable job in the current transaction; a live job for the same subject
+/// already covers it.
+pub fn queue_job(conn: &Connection, kind: &str, subject_id: i64, now: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO jobs (kind, subject_id, state, run_at, created_at, updated_at)
+         VALUES (?1, ?2, 'queued', ?3, ?3, ?3)
+         ON CONFLICT (kind, subject_id) WHERE state IN ('queued', 'running') DO NOTHING",
+    )?
+    .execute(params![kind, subject_id, now])?;
+    Ok(())
+}
+
+/// The inbox line for a message: its text, or what it contains.
+fn preview(m: &Message) -> String {
+    let text = m.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let p = match (text, m.kind) {
+        (Some(t), _) => t.to_string(),
+        (None, MessageKind::Text) => String::new(),
+        (None, kind) => format!("[{}]", kind.as_str()),
+    };
+    p.chars().take(140).collect()
+}
+
+fn publish_conversation(conn: &Connection, id: i64, live: &mut Vec<LiveEvent>) -> Result<()> {
+    if let Some(view) = conversation::get(conn, id)? {
+        live.push(event::append(conn, "conversation.updated", json!({ "conversation": view }))?);
+    }
+    Ok(())
+}
+
+/// Publishes a contact's current state (also used by the profile job).
+pub fn publish_contact(conn: &Connection, id: i64, live: &mut Vec<LiveEvent>) -> Result<()> {
+    let contact = conn
+        .prepare_cached(
+            "SELECT id, channel_id, external_id, name, username, phone, avatar_sha256 FROM contacts WHERE id = ?1",
+        )?
+        .query_row([id], |r| {
+            let avatar: Option<String> = r.get(6)?;
+            Ok(json!({
+                "id": r.get::<_, i64>(0)?,
+                "channel_id": r.get::<_, i64>(1)?,
+                "external_id": r.get::<_, String>(2)?,
+                "name": r.get::<_, Option<String>>(3)?,
+                "username": r.get::<_, Option<String>>(4)?,
+                "phone": r.get::<_, Option<String>>(5)?,
+                "avatar_url": avatar.map(|_| format!("/api/contacts/{id}/avatar")),
+            }))
+        })?;
+    live.push(event::append(conn, "contact.updated", json!({ "contact": contact }))?);
+    Ok(())
+}
+
+/// Publishes a message's current state if it exists.
+pub fn publish_message(
+    conn: &Connection,
+    channel_id: i64,
+    external_id: &str,
+    live: &mut Vec<LiveEvent>,
+) -> Result<()> {
+    if let Some((id, _)) = message::find_by_external(conn, channel_id, external_id)?
+        && let Some(view) = message::get(conn, id)?
+    {
+        live.push(event::append(conn, "message.updated", json!({ "message": view }))?);
+    }
+    Ok(())
+}
+
+fn apply_receipt(
+    conn: &Connection,
+    channel_id: i64,
+    ev: &Event,
+    r: &Receipt,
+    live: &mut Vec<LiveEvent>,
+) -> Result<bool> {
+    let mut changed = false;
+    for target in &r.targets {
+        let n = conn
+            .prepare_cached(
+                "INSERT INTO message_receipts (channel_id, external_id, status, rank, error_code, error_title, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (channel_id, external_id) DO UPDATE SET
+                    status = excluded.status, rank = excluded.rank, error_code = excluded.error_code,
+                    error_title = excluded.error_title, updated_at = excluded.updated_at
+                 WHERE excluded.rank > message_receipts.rank",
+            )?
+            .execute(params![
+                channel_id,
+                target,
+                r.status.as_str(),
+                r.status.rank(),
+                r.error_code,
+                r.error_title,
+                ev.timestamp_ms
+            ])?;
+        if n > 0 {
+            changed = true;
+            publish_message(conn, channel_id, target, live)?;
+        }
+    }
+    if let Some(mark) = r.watermark_ms {
+        changed |= apply_watermark(conn, channel_id, &r.contact, r.status, mark, live)?;
+    }
+    Ok(changed)
+}
+
+/// Messenger receipts say "everything up to this time": stored on the conversation and
+/// applied when messages are read, so messages that arrive later are covered too.
+fn apply_watermark(
+    conn: &Connection,
+    channel_id: i64,
+    contact: &str,
+    status: DeliveryStatus,
+    mark: i64,
+    live: &mut Vec<LiveEvent>,
+) -> Result<bool> {
+    let column = match status {
+        DeliveryStatus::Delivered => "delivered_watermark",
+        DeliveryStatus::Read => "read_watermark",
+        _ => return Ok(false),
+    };
+    let conv: Option<i64> = rusqlite::OptionalExtension::optional(
+        conn.prepare_cached(
+            "SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id
+             WHERE c.channel_id = ?1 AND ct.external_id = ?2",
+        )?
+        .query_row(params![channel_id, contact], |r| r.get(0)),
+    )?;
+    let Some(conv) = conv else { return Ok(false) };
+    let n = conn.execute(
+        &format!("UPDATE conversations SET {column} = ?2 WHERE id = ?1 AND {column} < ?2"),
+        params![conv, mark],
+    )?;
+    if n == 0 {
+        return Ok(false);
+    }
+    // Publish the outbound messages the watermark newly covers, so ticks update live.
+    let ids: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM messages WHERE conversation_id = ?1 AND direction = 'outbound'
+             AND sent_at <= ?2 ORDER BY sent_at DESC LIMIT 50",
+        )?
+        .query_map(params![conv, mark], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in ids {
+        if let Some(view) = message::get(conn, id)? {
+            live.push(event::append(conn, "message.updated", json!({ "message": view }))?);
+        }
+    }
+    Ok(true)
+}
+
+fn apply_reaction(
+    conn: &Connection,
+    channel_id: i64,
+    ev: &Event,
+    r: &Reaction,
+    live: &mut Vec<LiveEvent>,
+) -> Result<bool> {
+    // The newest event by Meta's time wins, so a late redelivery of an old "react"
+    // cannot resurrect a removed reaction.
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO reactions (channel_id, external_id, reactor, emoji, reaction, removed, reacted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (channel_id, external_id, reactor) DO UPDATE SET
+                emoji = excluded.emoji, reaction = excluded.reaction, removed = excluded.removed,
+                reacted_at = excluded.reacted_at
+             WHERE excluded.reacted_at > reactions.reacted_at",
+        )?
+        .execute(params![
+            channel_id,
+            r.target,
+            r.reactor,
+            r.emoji,
+            r.reaction,
+            r.removed,
+            ev.timestamp_ms
+        ])?;
+    if n > 0 {
+        publish_message(conn, channel_id, &r.target, live)?;
+    }
+    Ok(n > 0)
+}
+
+fn apply_edit(
+    conn: &Connection,
+    channel_id: i64,
+    ev: &Event,
+    target: &str,
+    text: Option<&str>,
+    num_edit: i64,
+    live: &mut Vec<LiveEvent>,
+) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO message_edits (channel_id, external_id, num_edit, text, edited_at)
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![channel_id, target, num_edit, text, ev.timestamp_ms])?;
+    if n > 0 {
+        publish_message(conn, channel_id, target, live)?;
+    }
+    Ok(n > 0)
+}
+
+fn apply_delete(
+    conn: &Connection,
+    channel_id: i64,
+    ev: &Event,
+    target: &str,
+    live: &mut Vec<LiveEvent>,
+) -> Result<bool> {
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO message_deletions (channel_id, external_id, deleted_at)
+             VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![channel_id, target, ev.timestamp_ms])?;
+    if n > 0 {
+        publish_message(conn, channel_id, target, live)?;
+    }
+    Ok(n > 0)
+}

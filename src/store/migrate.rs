@@ -1,0 +1,110 @@
+//! Schema versioning with `PRAGMA user_version`.
+//!
+//! A fresh database gets `schema.sql` (the current full schema) in one transaction.
+//! An older one runs the numbered migrations after its version, each in its own
+//! transaction. A newer one is refused: this binary does not know its shape.
+
+use rusqlite::Connection;
+
+use super::{Result, StoreError};
+
+/// The full current schema.
+const SCHEMA: &str = include_str!("../../schema.sql");
+
+/// Migrations: `MIGRATIONS[i]` turns version `i + 1` into `i + 2`. Append only.
+const MIGRATIONS: &[&str] = &[];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
+
+/// Brings a database to [`SCHEMA_VERSION`], or refuses one that is newer.
+pub fn run(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if version == 0 {
+        tx.execute_batch(SCHEMA)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        tx.commit()?;
+        return Ok(());
+    }
+    tx.commit()?;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let from = i as i64 + 1;
+        if version > from {
+            continue;
+        }
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", from + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Lists the schema objects as `type name sql`, normalised for comparison.
+pub fn describe(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT type || ' ' || name || ' ' || COALESCE(sql, '') FROM sqlite_schema
+         WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row?.split_whitespace().collect::<Vec<_>>().join(" "));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_database_gets_current_version() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        run(&mut conn).unwrap();
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        assert!(describe(&conn).unwrap().iter().any(|s| s.contains("messages")));
+    }
+
+    #[test]
+    fn running_twice_changes_nothing() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        run(&mut conn).unwrap();
+        let before = describe(&conn).unwrap();
+        run(&mut conn).unwrap();
+        assert_eq!(before, describe(&conn).unwrap());
+    }
+
+    #[test]
+    fn newer_database_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        let err = run(&mut conn).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+    }
+
+    #[test]
+    fn migrated_database_matches_fresh_schema() {
+        // Every migration chain must end where schema.sql starts a fresh database.
+        // Version 1 is the baseline; its snapshot is schema.sql at that version, which
+        // is the current one as long as MIGRATIONS is empty.
+        let mut fresh = Connection::open_in_memory().unwrap();
+        run(&mut fresh).unwrap();
+        let mut old = Connection::open_in_memory().unwrap();
+        old.execute_batch(SCHEMA).unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        run(&mut old).unwrap();
+        assert_eq!(describe(&fresh).unwrap(), describe(&old).unwrap());
+    }
+}

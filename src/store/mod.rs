@@ -1,0 +1,148 @@
+//! SQLite storage: the pool, pragmas, migrations and one file per entity.
+//!
+//! Store functions are plain synchronous functions over `&Connection`; the only async
+//! boundary is [`Db::call`], which runs a closure on tokio's blocking pool.
+
+pub mod admin;
+pub mod channel;
+pub mod conversation;
+pub mod event;
+pub mod ingest;
+pub mod journal;
+pub mod message;
+mod migrate;
+pub mod session;
+pub mod settings;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+
+pub use migrate::SCHEMA_VERSION;
+
+/// Errors from the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database pool error: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error(
+        "database schema version {found} is newer than this binary supports ({supported}); \
+         upgrade helpstack or restore a backup made by this version"
+    )]
+    TooNew { found: i64, supported: i64 },
+    #[error("cannot prepare {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("background task failed: {0}")]
+    Join(String),
+}
+
+/// Result alias for store functions.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A pool of connections to one database file.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+    path: PathBuf,
+}
+
+/// Sets the pragmas every connection needs.
+///
+/// `synchronous=FULL`: a webhook is acknowledged only after its commit, and the commit
+/// must survive a power cut, not just a crashed process. With WAL and group commit the
+/// cost is one fsync per batch of webhooks, not one per webhook.
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(())
+}
+
+impl Db {
+    /// Opens (creating if needed) the database at `path` and brings its schema current.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        migrate::run(&mut conn)?;
+        drop(conn);
+        let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
+        let pool = r2d2::Pool::builder()
+            .max_size(8)
+            .connection_timeout(Duration::from_secs(10))
+            .build(manager)?;
+        Ok(Self {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Returns the database file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes a connection from the pool, for synchronous callers (CLI, writer thread).
+    pub fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Opens a dedicated connection outside the pool (the ingest writer owns one).
+    pub fn dedicated(&self) -> Result<Connection> {
+        let conn = Connection::open(&self.path)?;
+        configure(&conn)?;
+        Ok(conn)
+    }
+
+    /// Runs a store function on the blocking pool; the one async bridge of the store.
+    pub async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
+    }
+}
+
+/// Current time in epoch milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Opens an in-memory database with the current schema, for unit tests.
+#[cfg(test)]
+pub fn memory() -> Connection {
+    let mut conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
+    migrate::run(&mut conn).unwrap();
+    conn
+}

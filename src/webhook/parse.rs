@@ -1,0 +1,227 @@
+//! Entry point for verified webhook bodies: checks the envelope's `object` against the
+//! endpoint it arrived on and hands the body to the provider's parser.
+//!
+//! Also holds the small value readers both parsers share, because Meta types the same
+//! field as a number in one format and a string in another (`changes[]` test payloads
+//! send every value as a string).
+
+use serde_json::Value;
+
+use super::{messenger, whatsapp};
+use crate::model::{Batch, Provider};
+
+/// Normalizes one webhook body received on `provider`'s endpoint.
+pub fn parse(provider: Provider, body: &Value) -> Batch {
+    let expected = expected_object(provider);
+    let reason = match body.get("object") {
+        Some(Value::String(object)) if object == expected => {
+            return match provider {
+                Provider::Whatsapp => whatsapp::parse(body),
+                Provider::Facebook | Provider::Instagram => messenger::parse(provider, body),
+            };
+        }
+        Some(Value::String(object)) => {
+            format!("object {object:?} is not handled by the {provider} endpoint")
+        }
+        Some(other) => format!("object {other} is not handled by the {provider} endpoint"),
+        None => format!("object is missing; body not handled by the {provider} endpoint"),
+    };
+    Batch {
+        events: Vec::new(),
+        ignored: vec![reason],
+    }
+}
+
+/// The envelope `object` Meta sends to `provider`'s endpoint.
+pub fn expected_object(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Facebook => "page",
+        Provider::Instagram => "instagram",
+        Provider::Whatsapp => "whatsapp_business_account",
+    }
+}
+
+/// An id given as a non-empty string or an integer.
+pub(crate) fn id_str(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A non-empty string field.
+pub(crate) fn text_str(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// An integer given as a number or a numeric string.
+pub(crate) fn int_value(value: Option<&Value>) -> Option<i64> {
+    match value? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// True only for JSON `true` or the string `"true"` (the `changes[]` format).
+pub(crate) fn flag(value: Option<&Value>) -> bool {
+    match value {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        _ => false,
+    }
+}
+
+/// The elements of an array field; absent or non-array reads as empty.
+pub(crate) fn items(value: Option<&Value>) -> &[Value] {
+    value.and_then(Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EventKind;
+    use serde_json::json;
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    #[test]
+    fn object_must_match_the_endpoint() {
+        let body = json!({"object": "user", "entry": [{"id": "1", "time": 1, "changes": []}]});
+        let batch = parse(Provider::Facebook, &body);
+        assert!(batch.events.is_empty());
+        assert_eq!(
+            batch.ignored,
+            vec![r#"object "user" is not handled by the facebook endpoint"#]
+        );
+
+        let wa = json!({"object": "whatsapp_business_account", "entry": []});
+        let batch = parse(Provider::Instagram, &wa);
+        assert_eq!(
+            batch.ignored,
+            vec![
+                r#"object "whatsapp_business_account" is not handled by the instagram endpoint"#
+            ]
+        );
+
+        let batch = parse(Provider::Whatsapp, &json!({"entry": []}));
+        assert!(batch.events.is_empty());
+        assert_eq!(
+            batch.ignored,
+            vec!["object is missing; body not handled by the whatsapp endpoint"]
+        );
+
+        let batch = parse(Provider::Whatsapp, &json!({"object": 7}));
+        assert_eq!(
+            batch.ignored,
+            vec!["object 7 is not handled by the whatsapp endpoint"]
+        );
+        assert_eq!(parse(Provider::Facebook, &json!([1, 2])).events, vec![]);
+    }
+
+    #[test]
+    fn dispatches_by_provider() {
+        let fb: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/facebook/text.json"))
+                .expect("fixture");
+        assert_eq!(parse(Provider::Facebook, &fb).events.len(), 1);
+        assert_eq!(parse(Provider::Instagram, &fb).events.len(), 0);
+        let ig: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/instagram/text.json"))
+                .expect("fixture");
+        assert_eq!(parse(Provider::Instagram, &ig).events.len(), 1);
+        let wa: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/whatsapp/text.json"))
+                .expect("fixture");
+        assert_eq!(parse(Provider::Whatsapp, &wa).events.len(), 1);
+        assert_eq!(parse(Provider::Facebook, &wa).events.len(), 0);
+    }
+
+    #[test]
+    fn value_readers_accept_strings_and_numbers() {
+        assert_eq!(id_str(Some(&json!(1111111111))), Some("1111111111".into()));
+        assert_eq!(id_str(Some(&json!(" 42 "))), Some("42".into()));
+        assert_eq!(id_str(Some(&json!(""))), None);
+        assert_eq!(id_str(Some(&json!(1.5))), None);
+        assert_eq!(id_str(None), None);
+        assert_eq!(int_value(Some(&json!("3"))), Some(3));
+        assert_eq!(int_value(Some(&json!(3))), Some(3));
+        assert_eq!(int_value(Some(&json!("x"))), None);
+        assert!(flag(Some(&json!("true"))) && flag(Some(&json!(true))));
+        assert!(!flag(Some(&json!(1))) && !flag(None));
+        assert!(items(Some(&json!({"a": 1}))).is_empty());
+    }
+
+    /// Every fixture on disk: parses without panicking, yields something, and no two
+    /// fixtures reuse a message id.
+    #[test]
+    fn all_fixtures_parse_and_message_ids_are_unique() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut owners: HashMap<String, String> = HashMap::new();
+        let mut count = 0;
+        for provider in Provider::ALL {
+            let dir = root.join(provider.as_str());
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .expect("fixture dir")
+                .map(|e| e.expect("dir entry").path())
+                .filter(|p| p.extension().is_some_and(|e| e == "json"))
+                .collect();
+            files.sort();
+            for path in files {
+                count += 1;
+                let text = std::fs::read_to_string(&path).expect("read fixture");
+                let body: Value = serde_json::from_str(&text).expect("fixture is JSON");
+                let batch = parse(provider, &body);
+                let name = path.display().to_string();
+                assert!(
+                    !batch.events.is_empty() || !batch.ignored.is_empty(),
+                    "{name} produced nothing"
+                );
+                for id in own_message_ids(&body) {
+                    if let Some(prev) = owners.insert(id.clone(), name.clone()) {
+                        assert_eq!(prev, name, "message id {id} reused");
+                    }
+                }
+                for event in &batch.events {
+                    assert!(event.timestamp_ms > 1_700_000_000_000, "{name}");
+                    if let EventKind::Message(m) = &event.kind {
+                        assert!(owners.contains_key(&m.external_id) || m.external_id.starts_with("postback:"), "{name}");
+                    }
+                }
+            }
+        }
+        assert!(count >= 60, "only {count} fixtures");
+    }
+
+    /// Ids of messages a fixture itself carries (not ids it merely targets).
+    fn own_message_ids(body: &Value) -> Vec<String> {
+        let mut ids = Vec::new();
+        for entry in items(body.get("entry")) {
+            let mut events: Vec<&Value> = Vec::new();
+            events.extend(items(entry.get("messaging")));
+            events.extend(items(entry.get("standby")));
+            for change in items(entry.get("changes")) {
+                if let Some(value) = change.get("value") {
+                    events.push(value);
+                    for m in items(value.get("messages")) {
+                        ids.extend(id_str(m.get("id")));
+                    }
+                }
+            }
+            for ev in events {
+                for key in ["message", "postback"] {
+                    let mid = ev.get(key).and_then(|m| id_str(m.get("mid")));
+                    let deleted = ev.get(key).is_some_and(|m| flag(m.get("is_deleted")));
+                    if !deleted {
+                        ids.extend(mid);
+                    }
+                }
+            }
+        }
+        ids
+    }
+}
