@@ -40,7 +40,9 @@ pub fn parse(provider: Provider, body: &Value) -> Batch {
                 parse_entry(provider, entry, &mut batch);
             }
         }
-        None => batch.ignored.push(format!("{provider}: body has no entry array")),
+        None => batch
+            .ignored
+            .push(format!("{provider}: body has no entry array")),
     }
     batch
 }
@@ -127,7 +129,10 @@ fn parse_event(ctx: &Ctx, event: &Value, batch: &mut Batch) {
     let recipient = party(event.get("recipient"));
     let fallback_channel = if echo { &sender } else { &recipient };
     let Some(channel_key) = ctx.entry_id.clone().or_else(|| fallback_channel.clone()) else {
-        return ctx.ignore(batch, format!("{key} event without page/account id skipped"));
+        return ctx.ignore(
+            batch,
+            format!("{key} event without page/account id skipped"),
+        );
     };
     let time = event.get("timestamp").and_then(timestamp_ms);
     let Some(timestamp_ms) = time.or(ctx.entry_time) else {
@@ -151,9 +156,16 @@ fn parse_event(ctx: &Ctx, event: &Value, batch: &mut Batch) {
 
 /// The stored event key present in a messaging event, if any.
 fn event_key(fields: &Map<String, Value>) -> Option<&'static str> {
-    ["message", "postback", "delivery", "read", "reaction", "message_edit"]
-        .into_iter()
-        .find(|k| fields.contains_key(*k))
+    [
+        "message",
+        "postback",
+        "delivery",
+        "read",
+        "reaction",
+        "message_edit",
+    ]
+    .into_iter()
+    .find(|k| fields.contains_key(*k))
 }
 
 fn handle(ctx: &Ctx, key: &str, env: &Envelope, body: &Value) -> Result<EventKind, String> {
@@ -308,9 +320,9 @@ fn duplicates_sticker(image: &Value, stickers: &[&Value]) -> bool {
     let url = payload.and_then(|p| text_str(p.get("url")));
     !stickers.is_empty()
         && (has_id
-            || stickers
-                .iter()
-                .any(|s| url.is_some() && s.get("payload").and_then(|p| text_str(p.get("url"))) == url))
+            || stickers.iter().any(|s| {
+                url.is_some() && s.get("payload").and_then(|p| text_str(p.get("url"))) == url
+            }))
 }
 
 /// Attachment kind and whether its bytes may be kept, for media types.
@@ -384,9 +396,12 @@ fn number(value: &Value) -> Option<f64> {
 }
 
 fn postback(env: &Envelope, pb: &Value) -> Result<EventKind, String> {
-    let contact = env.sender.clone().ok_or("postback without sender skipped")?;
-    let external_id = id_str(pb.get("mid"))
-        .unwrap_or_else(|| format!("postback:{contact}:{}", env.timestamp_ms));
+    let contact = env
+        .sender
+        .clone()
+        .ok_or("postback without sender skipped")?;
+    let external_id =
+        id_str(pb.get("mid")).unwrap_or_else(|| format!("postback:{contact}:{}", env.timestamp_ms));
     let mut payload = Map::new();
     for (from, to) in [("payload", "postback"), ("referral", "referral")] {
         if let Some(value) = pb.get(from) {
@@ -413,7 +428,10 @@ fn receipt(
 ) -> Result<EventKind, String> {
     let name = status.as_str();
     let contact = customer(ctx, env).ok_or_else(|| format!("{name} receipt without sender"))?;
-    let mut targets: Vec<String> = items(body.get("mids")).iter().filter_map(|m| id_str(Some(m))).collect();
+    let mut targets: Vec<String> = items(body.get("mids"))
+        .iter()
+        .filter_map(|m| id_str(Some(m)))
+        .collect();
     targets.extend(id_str(body.get("mid")));
     let watermark_ms = body.get("watermark").and_then(timestamp_ms);
     if targets.is_empty() && watermark_ms.is_none() {
@@ -431,7 +449,10 @@ fn receipt(
 
 fn reaction(ctx: &Ctx, env: &Envelope, body: &Value) -> Result<EventKind, String> {
     let target = id_str(body.get("mid")).ok_or("reaction without mid skipped")?;
-    let reactor = env.sender.clone().ok_or("reaction without sender skipped")?;
+    let reactor = env
+        .sender
+        .clone()
+        .ok_or("reaction without sender skipped")?;
     let contact = customer(ctx, env).unwrap_or_else(|| reactor.clone());
     Ok(EventKind::Reaction(Reaction {
         target,
@@ -466,6 +487,12 @@ mod tests {
         "aWdfZAG1faWdfaXRlbToxOklHTWVzc2FnZUlEOjE3ODQxNDAwMDAwMDAwMDAxOjMzMzMzMzMzMzM6dGV4dAZDZD";
     const IG_ECHO: &str =
         "aWdfZAG1faWdfaXRlbToxOklHTWVzc2FnZUlEOjE3ODQxNDAwMDAwMDAwMDAxOjMzMzMzMzMzMzM6ZWNobwZDZD";
+
+    /// Instagram fixture mids share everything but the base64 of their label.
+    fn ig_mid(label: &str) -> String {
+        let prefix = IG_TEXT.strip_suffix("dGV4dAZDZD").expect("IG_TEXT shape");
+        format!("{prefix}{label}ZDZD")
+    }
 
     macro_rules! fixture {
         ($name:literal) => {
@@ -537,7 +564,10 @@ mod tests {
     /// A Messenger attachment as parsed from a fixture URL.
     fn cdn(kind: MessageKind, url: &Value) -> Attachment {
         let url = url.as_str().expect("url").to_owned();
-        assert!(url.starts_with("https://"), "escaped slashes decoded: {url}");
+        assert!(
+            url.starts_with("https://"),
+            "escaped slashes decoded: {url}"
+        );
         Attachment {
             kind,
             source: MediaSource::Url(url),
@@ -553,7 +583,12 @@ mod tests {
         &body["entry"][0]["messaging"][0]["message"]["attachments"][index]["payload"]["url"]
     }
 
-    fn receipt(contact: &str, status: DeliveryStatus, targets: &[&str], wm: Option<i64>) -> Receipt {
+    fn receipt(
+        contact: &str,
+        status: DeliveryStatus,
+        targets: &[&str],
+        wm: Option<i64>,
+    ) -> Receipt {
         Receipt {
             contact: contact.into(),
             status,
@@ -567,48 +602,93 @@ mod tests {
     #[test]
     fn facebook_text() {
         let body = fixture!("facebook/text");
-        let msg = inbound(FB_TEXT, MessageKind::Text, Some("Olá! Is my order #4521 shipped yet?"));
-        let expected = event(PAGE, 1_767_261_600_123, EventKind::Message(msg), first_event(&body));
+        let msg = inbound(
+            FB_TEXT,
+            MessageKind::Text,
+            Some("Olá! Is my order #4521 shipped yet?"),
+        );
+        let expected = event(
+            PAGE,
+            1_767_261_600_123,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
     }
 
     #[test]
     fn facebook_image() {
         let body = fixture!("facebook/image");
-        let mut msg = inbound("m_fb0002aW1hZ2UtMDAwMi1oZWxwc3RhY2s", MessageKind::Image, None);
+        let mut msg = inbound(
+            "m_fb0002aW1hZ2UtMDAwMi1oZWxwc3RhY2s",
+            MessageKind::Image,
+            None,
+        );
         msg.attachments = vec![cdn(MessageKind::Image, attachment_url(&body, 0))];
-        let expected = event(PAGE, 1_767_261_660_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            PAGE,
+            1_767_261_660_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
     }
 
     #[test]
     fn facebook_multiple_attachments_keep_all_in_order() {
         let body = fixture!("facebook/multiple_attachments");
-        let mut msg = inbound("m_fb0003bXVsdGktMDAwMy1oZWxwc3RhY2s", MessageKind::Image, None);
+        let mut msg = inbound(
+            "m_fb0003bXVsdGktMDAwMy1oZWxwc3RhY2s",
+            MessageKind::Image,
+            None,
+        );
         msg.attachments = vec![
             cdn(MessageKind::Image, attachment_url(&body, 0)),
             cdn(MessageKind::Video, attachment_url(&body, 1)),
             cdn(MessageKind::File, attachment_url(&body, 2)),
         ];
-        let expected = event(PAGE, 1_767_261_720_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            PAGE,
+            1_767_261_720_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
     }
 
     #[test]
     fn facebook_sticker_transition_keeps_only_the_sticker() {
         let body = fixture!("facebook/sticker");
-        let mut msg = inbound("m_fb0004c3RpY2tlci0wMDA0LWhlbHBzdGFjaw", MessageKind::Sticker, None);
+        let mut msg = inbound(
+            "m_fb0004c3RpY2tlci0wMDA0LWhlbHBzdGFjaw",
+            MessageKind::Sticker,
+            None,
+        );
         msg.attachments = vec![cdn(MessageKind::Sticker, attachment_url(&body, 0))];
-        let expected = event(PAGE, 1_767_261_780_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            PAGE,
+            1_767_261_780_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
     }
 
     #[test]
     fn facebook_audio() {
         let body = fixture!("facebook/audio");
-        let mut msg = inbound("m_fb0005YXVkaW8tMDAwNS1oZWxwc3RhY2s", MessageKind::Audio, None);
+        let mut msg = inbound(
+            "m_fb0005YXVkaW8tMDAwNS1oZWxwc3RhY2s",
+            MessageKind::Audio,
+            None,
+        );
         msg.attachments = vec![cdn(MessageKind::Audio, attachment_url(&body, 0))];
-        let expected = event(PAGE, 1_767_261_840_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            PAGE,
+            1_767_261_840_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
     }
 
@@ -616,12 +696,21 @@ mod tests {
     fn facebook_fallback_link_is_payload_not_attachment() {
         let body = fixture!("facebook/fallback");
         let url = "https://youtu.be/bbo_fZAjIhg";
-        let mut msg = inbound("m_fb0006ZmFsbGJhY2stMDAwNi1oZWxwc3RhY2s", MessageKind::Text, Some(url));
+        let mut msg = inbound(
+            "m_fb0006ZmFsbGJhY2stMDAwNi1oZWxwc3RhY2s",
+            MessageKind::Text,
+            Some(url),
+        );
         msg.payload = Some(json!({"links": [{
             "type": "fallback", "url": url, "title": "HS-200 unboxing",
             "payload": {"url": url, "title": "HS-200 unboxing"}
         }]}));
-        let expected = event(PAGE, 1_767_261_900_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            PAGE,
+            1_767_261_900_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
     }
 
@@ -634,7 +723,12 @@ mod tests {
             Some("Track my order"),
         );
         msg.payload = Some(json!({"quick_reply": "TRACK_ORDER"}));
-        let expected = event(PAGE, 1_767_261_960_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            PAGE,
+            1_767_261_960_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
     }
 
@@ -647,7 +741,12 @@ mod tests {
             Some("Great, thanks!"),
         );
         msg.reply_to = Some(FB_ECHO.into());
-        let expected = event(PAGE, 1_767_262_290_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            PAGE,
+            1_767_262_290_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
     }
 
@@ -655,17 +754,39 @@ mod tests {
     fn facebook_echo_is_outbound_to_the_recipient() {
         let body = fixture!("facebook/echo");
         let text = "Hi Ana! Your order #4521 shipped today.";
-        let mut msg = message(FB_ECHO, Direction::Outbound, PSID, MessageKind::Text, Some(text));
-        msg.payload = Some(json!({"app_id": 1517776481860111u64, "metadata": "helpstack:ticket-8841"}));
-        let expected = event(PAGE, 1_767_262_200_000, EventKind::Message(msg), first_event(&body));
+        let mut msg = message(
+            FB_ECHO,
+            Direction::Outbound,
+            PSID,
+            MessageKind::Text,
+            Some(text),
+        );
+        msg.payload =
+            Some(json!({"app_id": 1517776481860111u64, "metadata": "helpstack:ticket-8841"}));
+        let expected = event(
+            PAGE,
+            1_767_262_200_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
     }
 
     #[test]
     fn facebook_delivery_names_mids_and_watermark() {
         let body = fixture!("facebook/delivery");
-        let r = receipt(PSID, DeliveryStatus::Delivered, &[FB_ECHO], Some(1_767_262_201_000));
-        let expected = event(PAGE, 1_767_262_201_500, EventKind::Receipt(r), first_event(&body));
+        let r = receipt(
+            PSID,
+            DeliveryStatus::Delivered,
+            &[FB_ECHO],
+            Some(1_767_262_201_000),
+        );
+        let expected = event(
+            PAGE,
+            1_767_262_201_500,
+            EventKind::Receipt(r),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
     }
 
@@ -673,10 +794,18 @@ mod tests {
     fn facebook_read_watermark_covers_the_echo() {
         let body = fixture!("facebook/read");
         let r = receipt(PSID, DeliveryStatus::Read, &[], Some(1_767_262_230_000));
-        let expected = event(PAGE, 1_767_262_230_100, EventKind::Receipt(r), first_event(&body));
+        let expected = event(
+            PAGE,
+            1_767_262_230_100,
+            EventKind::Receipt(r),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
         let echo = single(fb(&fixture!("facebook/echo")));
-        assert!(echo.timestamp_ms <= 1_767_262_230_000, "watermark covers the echo");
+        assert!(
+            echo.timestamp_ms <= 1_767_262_230_000,
+            "watermark covers the echo"
+        );
     }
 
     #[test]
@@ -690,7 +819,12 @@ mod tests {
             reaction: Some("love".into()),
             removed: false,
         };
-        let expected = event(PAGE, 1_767_262_240_000, EventKind::Reaction(reaction.clone()), first_event(&body));
+        let expected = event(
+            PAGE,
+            1_767_262_240_000,
+            EventKind::Reaction(reaction.clone()),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
 
         let body = fixture!("facebook/reaction_unreact");
@@ -700,7 +834,12 @@ mod tests {
             removed: true,
             ..reaction
         };
-        let expected = event(PAGE, 1_767_262_250_000, EventKind::Reaction(removed), first_event(&body));
+        let expected = event(
+            PAGE,
+            1_767_262_250_000,
+            EventKind::Reaction(removed),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
     }
 
@@ -728,14 +867,23 @@ mod tests {
             "postback": "GET_STARTED",
             "referral": {"ref": "summer-promo", "source": "SHORTLINK", "type": "OPEN_THREAD"}
         }));
-        let expected = event(PAGE, 1_767_262_500_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            PAGE,
+            1_767_262_500_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
     }
 
     #[test]
     fn facebook_standby_events_are_stored() {
         let body = fixture!("facebook/standby");
-        let msg = inbound("m_fb0011c3RhbmRieS0wMDExLWhlbHBzdGFjaw", MessageKind::Text, Some("Anyone there?"));
+        let msg = inbound(
+            "m_fb0011c3RhbmRieS0wMDExLWhlbHBzdGFjaw",
+            MessageKind::Text,
+            Some("Anyone there?"),
+        );
         let raw = body["entry"][0]["standby"][0].clone();
         let expected = event(PAGE, 1_767_262_560_000, EventKind::Message(msg), raw);
         assert_eq!(single(fb(&body)), expected);
@@ -797,58 +945,93 @@ mod tests {
             Some("Ana's Location"),
         );
         msg.payload = Some(json!({"location": {"latitude": 38.7223, "longitude": -9.1393}}));
-        let expected = event(PAGE, 1_767_263_000_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            PAGE,
+            1_767_263_000_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(fb(&body)), expected);
     }
 
     #[test]
     fn instagram_text_decodes_surrogate_pairs() {
         let body = fixture!("instagram/text");
-        let msg = ig_inbound(IG_TEXT, MessageKind::Text, Some("Hi! Do you ship to Portugal? 🇵🇹"));
-        let expected = event(IG_ACCOUNT, 1_767_348_000_321, EventKind::Message(msg), first_event(&body));
+        let msg = ig_inbound(
+            IG_TEXT,
+            MessageKind::Text,
+            Some("Hi! Do you ship to Portugal? 🇵🇹"),
+        );
+        let expected = event(
+            IG_ACCOUNT,
+            1_767_348_000_321,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(ig(&body)), expected);
     }
 
     #[test]
     fn instagram_image() {
         let body = fixture!("instagram/image");
-        let mid = "aWdfZAG1faWdfaXRlbToxOklHTWVzc2FnZUlEOjE3ODQxNDAwMDAwMDAwMDAxOjMzMzMzMzMzMzM6aW1hZ2UZDZD";
+        let mid = &ig_mid("aW1hZ2U");
         let mut msg = ig_inbound(mid, MessageKind::Image, None);
         msg.attachments = vec![cdn(MessageKind::Image, attachment_url(&body, 0))];
-        let expected = event(IG_ACCOUNT, 1_767_348_060_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            IG_ACCOUNT,
+            1_767_348_060_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(ig(&body)), expected);
     }
 
     #[test]
     fn instagram_story_mention_is_not_downloaded() {
         let body = fixture!("instagram/story_mention");
-        let mid = "aWdfZAG1faWdfaXRlbToxOklHTWVzc2FnZUlEOjE3ODQxNDAwMDAwMDAwMDAxOjMzMzMzMzMzMzM6c3RvcnlfbWVudGlvbgZDZD";
+        let mid = &ig_mid("c3RvcnlfbWVudGlvbg");
         let mut msg = ig_inbound(mid, MessageKind::Image, None);
         let mut attachment = cdn(MessageKind::Image, attachment_url(&body, 0));
         attachment.download = false;
         msg.attachments = vec![attachment];
-        let expected = event(IG_ACCOUNT, 1_767_348_120_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            IG_ACCOUNT,
+            1_767_348_120_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(ig(&body)), expected);
     }
 
     #[test]
     fn instagram_share_is_a_link() {
         let body = fixture!("instagram/share");
-        let mid = "aWdfZAG1faWdfaXRlbToxOklHTWVzc2FnZUlEOjE3ODQxNDAwMDAwMDAwMDAxOjMzMzMzMzMzMzM6c2hhcmUZDZD";
+        let mid = &ig_mid("c2hhcmU");
         let url = attachment_url(&body, 0).clone();
         let mut msg = ig_inbound(mid, MessageKind::Text, None);
-        msg.payload = Some(json!({"links": [{"type": "share", "url": url, "payload": {"url": url}}]}));
-        let expected = event(IG_ACCOUNT, 1_767_348_180_000, EventKind::Message(msg), first_event(&body));
+        msg.payload =
+            Some(json!({"links": [{"type": "share", "url": url, "payload": {"url": url}}]}));
+        let expected = event(
+            IG_ACCOUNT,
+            1_767_348_180_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(ig(&body)), expected);
     }
 
     #[test]
     fn instagram_ig_reel_is_a_video() {
         let body = fixture!("instagram/ig_reel");
-        let mid = "aWdfZAG1faWdfaXRlbToxOklHTWVzc2FnZUlEOjE3ODQxNDAwMDAwMDAwMDAxOjMzMzMzMzMzMzM6aWdfcmVlbAZDZD";
+        let mid = &ig_mid("aWdfcmVlbA");
         let mut msg = ig_inbound(mid, MessageKind::Video, None);
         msg.attachments = vec![cdn(MessageKind::Video, attachment_url(&body, 0))];
-        let expected = event(IG_ACCOUNT, 1_767_348_240_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            IG_ACCOUNT,
+            1_767_348_240_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(ig(&body)), expected);
     }
 
@@ -856,8 +1039,19 @@ mod tests {
     fn instagram_echo() {
         let body = fixture!("instagram/echo");
         let text = "Yes, we ship to Portugal! Delivery takes 3-5 days.";
-        let msg = message(IG_ECHO, Direction::Outbound, IGSID, MessageKind::Text, Some(text));
-        let expected = event(IG_ACCOUNT, 1_767_348_600_000, EventKind::Message(msg), first_event(&body));
+        let msg = message(
+            IG_ECHO,
+            Direction::Outbound,
+            IGSID,
+            MessageKind::Text,
+            Some(text),
+        );
+        let expected = event(
+            IG_ACCOUNT,
+            1_767_348_600_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(ig(&body)), expected);
     }
 
@@ -872,7 +1066,12 @@ mod tests {
             reaction: Some("love".into()),
             removed: false,
         };
-        let expected = event(IG_ACCOUNT, 1_767_348_640_000, EventKind::Reaction(reaction.clone()), first_event(&body));
+        let expected = event(
+            IG_ACCOUNT,
+            1_767_348_640_000,
+            EventKind::Reaction(reaction.clone()),
+            first_event(&body),
+        );
         assert_eq!(single(ig(&body)), expected);
 
         let body = fixture!("instagram/unreact");
@@ -882,7 +1081,12 @@ mod tests {
             removed: true,
             ..reaction
         };
-        let expected = event(IG_ACCOUNT, 1_767_348_650_000, EventKind::Reaction(removed), first_event(&body));
+        let expected = event(
+            IG_ACCOUNT,
+            1_767_348_650_000,
+            EventKind::Reaction(removed),
+            first_event(&body),
+        );
         assert_eq!(single(ig(&body)), expected);
     }
 
@@ -890,7 +1094,12 @@ mod tests {
     fn instagram_read_names_the_mid() {
         let body = fixture!("instagram/read");
         let r = receipt(IGSID, DeliveryStatus::Read, &[IG_ECHO], None);
-        let expected = event(IG_ACCOUNT, 1_767_348_630_000, EventKind::Receipt(r), first_event(&body));
+        let expected = event(
+            IG_ACCOUNT,
+            1_767_348_630_000,
+            EventKind::Receipt(r),
+            first_event(&body),
+        );
         assert_eq!(single(ig(&body)), expected);
     }
 
@@ -907,19 +1116,29 @@ mod tests {
     #[test]
     fn instagram_unsupported() {
         let body = fixture!("instagram/unsupported");
-        let mid = "aWdfZAG1faWdfaXRlbToxOklHTWVzc2FnZUlEOjE3ODQxNDAwMDAwMDAwMDAxOjMzMzMzMzMzMzM6dW5zdXBwb3J0ZWQZDZD";
+        let mid = &ig_mid("dW5zdXBwb3J0ZWQ");
         let msg = ig_inbound(mid, MessageKind::Unsupported, None);
-        let expected = event(IG_ACCOUNT, 1_767_348_760_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            IG_ACCOUNT,
+            1_767_348_760_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(ig(&body)), expected);
     }
 
     #[test]
     fn instagram_postback() {
         let body = fixture!("instagram/postback");
-        let mid = "aWdfZAG1faWdfaXRlbToxOklHTWVzc2FnZUlEOjE3ODQxNDAwMDAwMDAwMDAxOjMzMzMzMzMzMzM6cG9zdGJhY2sZDZD";
+        let mid = &ig_mid("cG9zdGJhY2s");
         let mut msg = ig_inbound(mid, MessageKind::Postback, Some("Track my order"));
         msg.payload = Some(json!({"postback": "ICEBREAKER_TRACK_ORDER"}));
-        let expected = event(IG_ACCOUNT, 1_767_348_820_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            IG_ACCOUNT,
+            1_767_348_820_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(ig(&body)), expected);
     }
 
@@ -938,21 +1157,35 @@ mod tests {
     #[test]
     fn instagram_like_heart() {
         let body = fixture!("instagram/like_heart");
-        let mid = "aWdfZAG1faWdfaXRlbToxOklHTWVzc2FnZUlEOjE3ODQxNDAwMDAwMDAwMDAxOjMzMzMzMzMzMzM6bGlrZV9oZWFydAZDZD";
+        let mid = &ig_mid("bGlrZV9oZWFydA");
         let msg = ig_inbound(mid, MessageKind::Sticker, Some("\u{2764}\u{fe0f}"));
-        let expected = event(IG_ACCOUNT, 1_767_348_880_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            IG_ACCOUNT,
+            1_767_348_880_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(ig(&body)), expected);
     }
 
     #[test]
     fn instagram_story_reply() {
         let body = fixture!("instagram/story_reply");
-        let mid = "aWdfZAG1faWdfaXRlbToxOklHTWVzc2FnZUlEOjE3ODQxNDAwMDAwMDAwMDAxOjMzMzMzMzMzMzM6c3RvcnlfcmVwbHkZDZD";
+        let mid = &ig_mid("c3RvcnlfcmVwbHk");
         let story = body["entry"][0]["messaging"][0]["message"]["reply_to"]["story"].clone();
         assert_eq!(story["id"], "17955678901234567");
-        let mut msg = ig_inbound(mid, MessageKind::Text, Some("Is this jacket still available?"));
+        let mut msg = ig_inbound(
+            mid,
+            MessageKind::Text,
+            Some("Is this jacket still available?"),
+        );
         msg.payload = Some(json!({"reply_to_story": story}));
-        let expected = event(IG_ACCOUNT, 1_767_348_940_000, EventKind::Message(msg), first_event(&body));
+        let expected = event(
+            IG_ACCOUNT,
+            1_767_348_940_000,
+            EventKind::Message(msg),
+            first_event(&body),
+        );
         assert_eq!(single(ig(&body)), expected);
     }
 
@@ -960,19 +1193,24 @@ mod tests {
     fn instagram_comments_change_is_ignored() {
         let batch = ig(&fixture!("instagram/comments"));
         assert_eq!(batch.events, vec![]);
-        assert_eq!(batch.ignored, vec![r#"instagram: "comments" change not stored"#]);
+        assert_eq!(
+            batch.ignored,
+            vec![r#"instagram: "comments" change not stored"#]
+        );
     }
 
     #[test]
     fn mixed_batch_routes_each_entry_to_its_page() {
         let body = json!({"object": "page", "entry": [
             {"id": PAGE, "time": 1_767_000_000_500u64, "messaging": [
-                {"sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": 1_767_000_000_100u64,
+                {"sender": {"id": PSID}, "recipient": {"id": PAGE},
+                 "timestamp": 1_767_000_000_100u64,
                  "message": {"mid": "m_a", "text": "to page one"}}]},
             // Ids as numbers: accepted like strings.
             {"id": 4444444444u64, "time": 1_767_000_000_600u64, "messaging": [
                 {"sender": {"id": 5555555555u64}, "recipient": {"id": 4444444444u64},
-                 "timestamp": 1_767_000_000_200u64, "message": {"mid": "m_b", "text": "to page two"}}]}
+                 "timestamp": 1_767_000_000_200u64,
+                 "message": {"mid": "m_b", "text": "to page two"}}]}
         ]});
         let batch = fb(&body);
         assert_eq!(batch.ignored, Vec::<String>::new());
@@ -981,7 +1219,10 @@ mod tests {
             .iter()
             .map(|e| (e.channel_key.as_str(), e.timestamp_ms))
             .collect();
-        assert_eq!(routed, vec![(PAGE, 1_767_000_000_100), ("4444444444", 1_767_000_000_200)]);
+        assert_eq!(
+            routed,
+            vec![(PAGE, 1_767_000_000_100), ("4444444444", 1_767_000_000_200)]
+        );
         let EventKind::Message(m) = &batch.events[1].kind else {
             panic!("message expected");
         };
@@ -993,7 +1234,8 @@ mod tests {
     fn routing_and_time_fallbacks() {
         let echo = json!({"sender": {"id": PAGE}, "recipient": {"id": PSID},
                           "message": {"mid": "m_e", "is_echo": true, "text": "hi"}});
-        let inbound = json!({"sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": "1767000000",
+        let inbound = json!({"sender": {"id": PSID}, "recipient": {"id": PAGE},
+                             "timestamp": "1767000000",
                              "message": {"mid": "m_i", "text": "hello"}});
         let body = json!({"object": "page", "entry": [
             {"time": 1_767_000_009_000u64, "messaging": [echo, inbound]},
@@ -1007,18 +1249,26 @@ mod tests {
             .map(|e| (e.channel_key.as_str(), e.timestamp_ms))
             .collect();
         // Echo: routed by its sender and timed by the entry; inbound: by its recipient.
-        assert_eq!(got, vec![(PAGE, 1_767_000_009_000), (PAGE, 1_767_000_000_000)]);
-        assert_eq!(batch.ignored, vec!["facebook: message event without timestamp skipped"]);
+        assert_eq!(
+            got,
+            vec![(PAGE, 1_767_000_009_000), (PAGE, 1_767_000_000_000)]
+        );
+        assert_eq!(
+            batch.ignored,
+            vec!["facebook: message event without timestamp skipped"]
+        );
     }
 
     #[test]
     fn not_stored_and_unknown_events_are_reported() {
         let base = |key: &str, value: Value| {
-            let mut ev = json!({"sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": 1_767_000_000_000u64});
+            let mut ev = json!({"sender": {"id": PSID}, "recipient": {"id": PAGE},
+                                "timestamp": 1_767_000_000_000u64});
             ev[key] = value;
             ev
         };
-        let body = json!({"object": "page", "entry": [{"id": PAGE, "time": 1_767_000_000_000u64, "messaging": [
+        let time = 1_767_000_000_000u64;
+        let body = json!({"object": "page", "entry": [{"id": PAGE, "time": time, "messaging": [
             base("referral", json!({"ref": "x", "source": "SHORTLINK", "type": "OPEN_THREAD"})),
             base("optin", json!({"type": "notification_messages"})),
             base("pass_thread_control", json!({"new_owner_app_id": "123"})),
@@ -1056,14 +1306,20 @@ mod tests {
 
     #[test]
     fn attachment_edge_cases() {
-        let body = json!({"object": "page", "entry": [{"id": PAGE, "time": 1_767_000_000_000u64, "messaging": [
-            {"sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": 1_767_000_000_001u64,
-             "message": {"mid": "m_like", "attachments": [{"type": "image", "payload": {"sticker_id": 369239263222822u64}}]}},
-            {"sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": 1_767_000_000_002u64,
-             "message": {"mid": "m_reel", "attachments": [{"type": "ig_reel", "payload": {"url": "/reel/123/", "reel_video_id": 123}}],
-                         "referral": {"source": "ADS", "ad_id": "6045"}}},
-            {"sender": {"id": PSID}, "recipient": {"id": PAGE}, "timestamp": 1_767_000_000_003u64,
-             "message": {"mid": "m_fb_empty", "text": "see", "attachments": [{"type": "fallback"}, {"type": "media", "payload": {"url": "https://x.test/a.jpg"}}]}},
+        let ev = |ts: u64, message: Value| {
+            let (sender, recipient) = (json!({"id": PSID}), json!({"id": PAGE}));
+            json!({"sender": sender, "recipient": recipient, "timestamp": ts, "message": message})
+        };
+        let like = json!({"type": "image", "payload": {"sticker_id": 369239263222822u64}});
+        let reel =
+            json!({"type": "ig_reel", "payload": {"url": "/reel/123/", "reel_video_id": 123}});
+        let media = json!({"type": "media", "payload": {"url": "https://x.test/a.jpg"}});
+        let body = json!({"object": "page", "entry": [{"id": PAGE, "messaging": [
+            ev(1_767_000_000_001, json!({"mid": "m_like", "attachments": [like]})),
+            ev(1_767_000_000_002, json!({"mid": "m_reel", "attachments": [reel],
+                                         "referral": {"source": "ADS", "ad_id": "6045"}})),
+            ev(1_767_000_000_003, json!({"mid": "m_fb_empty", "text": "see",
+                                         "attachments": [{"type": "fallback"}, media]})),
         ]}]});
         let batch = fb(&body);
         assert_eq!(batch.ignored, Vec::<String>::new());
@@ -1079,9 +1335,15 @@ mod tests {
         assert_eq!(msgs[0].attachments[0].source, MediaSource::None);
         assert_eq!(msgs[1].kind, MessageKind::Video);
         assert_eq!(msgs[1].attachments[0].source, MediaSource::None);
-        assert_eq!(msgs[1].payload, Some(json!({"referral": {"source": "ADS", "ad_id": "6045"}})));
+        assert_eq!(
+            msgs[1].payload,
+            Some(json!({"referral": {"source": "ADS", "ad_id": "6045"}}))
+        );
         assert_eq!(msgs[2].kind, MessageKind::Image);
-        assert_eq!(msgs[2].payload, Some(json!({"links": [{"type": "fallback"}]})));
+        assert_eq!(
+            msgs[2].payload,
+            Some(json!({"links": [{"type": "fallback"}]}))
+        );
         assert_eq!(msgs[2].attachments.len(), 1);
     }
 
@@ -1123,10 +1385,14 @@ mod tests {
             json!({"object": "page"}),
             json!({"object": "page", "entry": {"id": 1}}),
             json!({"object": "page", "entry": [1, null, "x", {"messaging": 5}]}),
-            json!({"object": "page", "entry": [{"id": PAGE, "messaging": [1, "x", null, {"message": 5},
-                {"sender": 3, "recipient": [], "timestamp": -1, "message": {"mid": {}, "attachments": "x"}},
-                {"sender": {"id": PSID}, "timestamp": 1, "message": {"mid": "m", "attachments": [null, 1, {"type": 7, "payload": "x"}]}}],
-                "changes": [null, {"value": 3}, {"field": "messages", "value": {"sender": null}}]}]}),
+            json!({"object": "page", "entry": [{"id": PAGE, "messaging": [
+                1, "x", null, {"message": 5},
+                {"sender": 3, "recipient": [], "timestamp": -1,
+                 "message": {"mid": {}, "attachments": "x"}},
+                {"sender": {"id": PSID}, "timestamp": 1,
+                 "message": {"mid": "m", "attachments": [null, 1, {"type": 7, "payload": "x"}]}}],
+                "changes": [null, {"value": 3},
+                            {"field": "messages", "value": {"sender": null}}]}]}),
         ] {
             let batch = fb(&body);
             assert!(batch.events.len() <= 1, "{batch:?}");

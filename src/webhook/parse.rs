@@ -103,9 +103,7 @@ mod tests {
         let batch = parse(Provider::Instagram, &wa);
         assert_eq!(
             batch.ignored,
-            vec![
-                r#"object "whatsapp_business_account" is not handled by the instagram endpoint"#
-            ]
+            vec![r#"object "whatsapp_business_account" is not handled by the instagram endpoint"#]
         );
 
         let batch = parse(Provider::Whatsapp, &json!({"entry": []}));
@@ -189,7 +187,11 @@ mod tests {
                 for event in &batch.events {
                     assert!(event.timestamp_ms > 1_700_000_000_000, "{name}");
                     if let EventKind::Message(m) = &event.kind {
-                        assert!(owners.contains_key(&m.external_id) || m.external_id.starts_with("postback:"), "{name}");
+                        assert!(
+                            owners.contains_key(&m.external_id)
+                                || m.external_id.starts_with("postback:"),
+                            "{name}"
+                        );
                     }
                 }
             }
