@@ -1,8 +1,8 @@
 //! Password hashing (argon2id) and session tokens. Pure functions: the store keeps the
 //! hashes, the HTTP layer the cookies.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 
 /// Name of the session cookie.

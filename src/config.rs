@@ -303,7 +303,8 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             ),
         ));
     }
-    if !(config.graph_api_url.starts_with("https://") || config.graph_api_url.starts_with("http://"))
+    if !(config.graph_api_url.starts_with("https://")
+        || config.graph_api_url.starts_with("http://"))
     {
         return Err(invalid(
             "graph_api_url",
@@ -349,7 +350,13 @@ mod tests {
 
     #[test]
     fn defaults_apply_with_nothing_set() {
-        let c = resolve(FileConfig::default(), None, &Overrides::default(), &env_of(&[])).unwrap();
+        let c = resolve(
+            FileConfig::default(),
+            None,
+            &Overrides::default(),
+            &env_of(&[]),
+        )
+        .unwrap();
         assert_eq!(c.listen, DEFAULT_LISTEN);
         assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
@@ -388,7 +395,10 @@ mod tests {
             instagram_verify_token: Some("ig-file".into()),
             ..Default::default()
         };
-        let env = env_of(&[("FACEBOOK_VERIFY_TOKEN", "fb"), ("WHATSAPP_VERIFY_TOKEN", "wa")]);
+        let env = env_of(&[
+            ("FACEBOOK_VERIFY_TOKEN", "fb"),
+            ("WHATSAPP_VERIFY_TOKEN", "wa"),
+        ]);
         let c = resolve(file, None, &Overrides::default(), &env).unwrap();
         assert_eq!(token(&c.verify_tokens.facebook), Some("fb"));
         assert_eq!(token(&c.verify_tokens.instagram), Some("ig-file"));

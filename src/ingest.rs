@@ -184,7 +184,16 @@ fn write_group(
         let result = match applied {
             Ok(applied) => {
                 let (outcome, reason) = classify(sub.provider, &sub.batch, &applied);
-                let id = journal::insert(&sp, &entry(sub, outcome, reason.as_deref(), applied.changed, &applied.unmatched))?;
+                let id = journal::insert(
+                    &sp,
+                    &entry(
+                        sub,
+                        outcome,
+                        reason.as_deref(),
+                        applied.changed,
+                        &applied.unmatched,
+                    ),
+                )?;
                 sp.commit()?;
                 (stored(id, outcome, applied.changed), applied.live)
             }

@@ -311,10 +311,16 @@ mod tests {
 
     #[test]
     fn timestamps_in_every_shape() {
-        assert_eq!(timestamp_ms(&json!(1_700_000_000_123i64)), Some(1_700_000_000_123));
+        assert_eq!(
+            timestamp_ms(&json!(1_700_000_000_123i64)),
+            Some(1_700_000_000_123)
+        );
         assert_eq!(timestamp_ms(&json!(1_700_000_000)), Some(1_700_000_000_000));
         assert_eq!(timestamp_ms(&json!("1700000000")), Some(1_700_000_000_000));
-        assert_eq!(timestamp_ms(&json!("1700000000123")), Some(1_700_000_000_123));
+        assert_eq!(
+            timestamp_ms(&json!("1700000000123")),
+            Some(1_700_000_000_123)
+        );
         assert_eq!(timestamp_ms(&json!("soon")), None);
         assert_eq!(timestamp_ms(&json!(null)), None);
     }

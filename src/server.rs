@@ -16,8 +16,12 @@ use crate::store::{self, Db, admin, settings};
 
 /// Opens the database in the data directory, creating both on first run.
 pub fn open_database(config: &Config) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("while creating data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "while creating data directory {}",
+            config.data_dir.display()
+        )
+    })?;
     let path = config.database_path();
     Db::open(&path).with_context(|| format!("while opening database {}", path.display()))
 }
@@ -28,17 +32,18 @@ pub fn first_run_setup(config: &Config, db: &Db) -> anyhow::Result<WebhookSecret
     let conn = db.conn()?;
     let mut verify = config.verify_tokens.clone();
     if verify.facebook.is_none() {
-        let (token, created) = settings::get_or_create(
-            &conn,
-            settings::GENERATED_VERIFY_TOKEN,
-            || crate::secrets::random_token(16),
-        )?;
+        let (token, created) =
+            settings::get_or_create(&conn, settings::GENERATED_VERIFY_TOKEN, || {
+                crate::secrets::random_token(16)
+            })?;
         if created {
             announce(&format!(
                 "Generated webhook verify token (enter it in the Meta App dashboard):\n    {token}"
             ));
         } else {
-            tracing::info!("using the verify token generated on first start (stored in the database)");
+            tracing::info!(
+                "using the verify token generated on first start (stored in the database)"
+            );
         }
         verify.facebook = crate::secrets::Secret::new(token);
     }
@@ -81,7 +86,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let bus = Bus::new(1024);
     let (ingest, writer) = Ingest::start(&db, bus.clone())?;
     let config = Arc::new(config);
-    let state = Arc::new(AppState::new(db.clone(), config.clone(), ingest, bus, secrets));
+    let state = Arc::new(AppState::new(
+        db.clone(),
+        config.clone(),
+        ingest,
+        bus,
+        secrets,
+    ));
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await

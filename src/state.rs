@@ -45,7 +45,13 @@ pub struct AppState {
 
 impl AppState {
     /// Assembles the state.
-    pub fn new(db: Db, config: Arc<Config>, ingest: Ingest, bus: Bus, secrets: WebhookSecrets) -> Self {
+    pub fn new(
+        db: Db,
+        config: Arc<Config>,
+        ingest: Ingest,
+        bus: Bus,
+        secrets: WebhookSecrets,
+    ) -> Self {
         Self {
             db,
             config,

@@ -1,7 +1,7 @@
 //! Epoch-millisecond times rendered and parsed as RFC 3339 UTC.
 
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 /// Formats epoch milliseconds as RFC 3339 UTC, e.g. `2026-11-28T06:25:32.123Z`.
 pub fn rfc3339(ms: i64) -> String {

@@ -51,23 +51,56 @@ async fn handshake_fallbacks_and_specific_tokens() {
     w.set_env("INSTAGRAM_VERIFY_TOKEN", "ig-only");
     let server = w.serve(&[]);
     // Instagram has its own token: it wins, the Facebook one no longer works there.
-    assert_eq!(handshake(&server, "instagram", &q("ig-only", "7")).await.0, 200);
-    assert_eq!(handshake(&server, "instagram", &q(VERIFY_TOKEN, "7")).await.0, 403);
+    assert_eq!(
+        handshake(&server, "instagram", &q("ig-only", "7")).await.0,
+        200
+    );
+    assert_eq!(
+        handshake(&server, "instagram", &q(VERIFY_TOKEN, "7"))
+            .await
+            .0,
+        403
+    );
     // WhatsApp has none: it falls back to FACEBOOK_VERIFY_TOKEN.
-    assert_eq!(handshake(&server, "whatsapp", &q(VERIFY_TOKEN, "7")).await.0, 200);
-    assert_eq!(handshake(&server, "whatsapp", &q("ig-only", "7")).await.0, 403);
-    assert_eq!(handshake(&server, "facebook", &q("ig-only", "7")).await.0, 403);
+    assert_eq!(
+        handshake(&server, "whatsapp", &q(VERIFY_TOKEN, "7"))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        handshake(&server, "whatsapp", &q("ig-only", "7")).await.0,
+        403
+    );
+    assert_eq!(
+        handshake(&server, "facebook", &q("ig-only", "7")).await.0,
+        403
+    );
     drop(server);
 
     let mut w = Workdir::new();
     w.set_env("WHATSAPP_VERIFY_TOKEN", "wa-only");
     let server = w.serve(&[]);
-    assert_eq!(handshake(&server, "whatsapp", &q("wa-only", "8")).await.0, 200);
-    assert_eq!(handshake(&server, "whatsapp", &q(VERIFY_TOKEN, "8")).await.0, 403);
-    assert_eq!(handshake(&server, "instagram", &q(VERIFY_TOKEN, "8")).await.0, 200);
+    assert_eq!(
+        handshake(&server, "whatsapp", &q("wa-only", "8")).await.0,
+        200
+    );
+    assert_eq!(
+        handshake(&server, "whatsapp", &q(VERIFY_TOKEN, "8"))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        handshake(&server, "instagram", &q(VERIFY_TOKEN, "8"))
+            .await
+            .0,
+        200
+    );
 }
 
-const BODY: &str = r#"{"object":"page","entry":[{"id":"999","time":1700000000000,"messaging":[]}]}"#;
+const BODY: &str =
+    r#"{"object":"page","entry":[{"id":"999","time":1700000000000,"messaging":[]}]}"#;
 
 #[tokio::test]
 async fn signatures_are_checked_over_the_raw_body() {
@@ -82,14 +115,22 @@ async fn signatures_are_checked_over_the_raw_body() {
     // Raw UTF-8 on the wire, signed over the escaped-unicode form (as WhatsApp does).
     let raw = "{\"object\":\"whatsapp_business_account\",\"entry\":[],\"note\":\"J'ai mangé des pâtes 🍝\"}";
     let escaped = "{\"object\":\"whatsapp_business_account\",\"entry\":[],\"note\":\"J'ai mang\\u00e9 des p\\u00e2tes \\ud83c\\udf5d\"}";
-    let resp = post_with_signature(&server, "whatsapp", raw.as_bytes(), Some(&sign(APP_SECRET, escaped.as_bytes()))).await;
+    let resp = post_with_signature(
+        &server,
+        "whatsapp",
+        raw.as_bytes(),
+        Some(&sign(APP_SECRET, escaped.as_bytes())),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     assert_eq!(journal_count(&w), 2);
 
     let good = sign(APP_SECRET, body);
     let mut one_byte = body.to_vec();
     one_byte[10] ^= 1;
-    let reserialized = serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(body).unwrap()).unwrap();
+    let reserialized =
+        serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(body).unwrap())
+            .unwrap();
     let cases: Vec<(Vec<u8>, Option<String>)> = vec![
         (one_byte, Some(good.clone())),
         (body.to_vec(), Some(sign(APP_SECRET, &reserialized))),
@@ -106,7 +147,11 @@ async fn signatures_are_checked_over_the_raw_body() {
         let json: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(json["code"], "invalid_signature");
     }
-    assert_eq!(journal_count(&w), 2, "rejected bodies must not be journaled");
+    assert_eq!(
+        journal_count(&w),
+        2,
+        "rejected bodies must not be journaled"
+    );
 
     // Valid signature over something that is not JSON.
     let resp = post_signed(&server, "facebook", b"not json at all").await;
@@ -114,7 +159,10 @@ async fn signatures_are_checked_over_the_raw_body() {
     // Over the configured maximum (4 MiB by default).
     // The server answers from the headers, before reading (or verifying) the body, so
     // talk raw TCP: an HTTP client would fail writing a body nobody reads.
-    assert_eq!(status_for_declared_length(&server, 4 * 1024 * 1024 + 1), 413);
+    assert_eq!(
+        status_for_declared_length(&server, 4 * 1024 * 1024 + 1),
+        413
+    );
     // Unknown provider path.
     let resp = post_signed(&server, "telegram", body).await;
     assert_eq!(resp.status(), 404);
@@ -122,7 +170,10 @@ async fn signatures_are_checked_over_the_raw_body() {
 
     let log = server.stderr_text();
     assert!(log.contains("webhook refused"));
-    assert!(!log.contains(APP_SECRET), "the app secret leaked into the log");
+    assert!(
+        !log.contains(APP_SECRET),
+        "the app secret leaked into the log"
+    );
 }
 
 #[tokio::test]
@@ -151,7 +202,10 @@ async fn first_start_in_an_empty_directory() {
     assert!(out.contains("password:"), "{out}");
     // The generated verify token is printed once and works.
     let lines: Vec<&str> = out.lines().collect();
-    let i = lines.iter().position(|l| l.contains("Generated webhook verify token")).unwrap();
+    let i = lines
+        .iter()
+        .position(|l| l.contains("Generated webhook verify token"))
+        .unwrap();
     let token = lines[i + 1].trim();
     assert_eq!(handshake(&server, "whatsapp", &q(token, "42")).await.0, 200);
     assert!(server.stderr_text().contains("NO APP SECRET CONFIGURED"));
@@ -160,7 +214,11 @@ async fn first_start_in_an_empty_directory() {
     // Second start: same token, no new credentials printed.
     let server = w.serve(&[]);
     assert!(!server.stdout_text().contains("password:"));
-    assert!(!server.stdout_text().contains("Generated webhook verify token"));
+    assert!(
+        !server
+            .stdout_text()
+            .contains("Generated webhook verify token")
+    );
     assert_eq!(handshake(&server, "facebook", &q(token, "43")).await.0, 200);
 }
 
@@ -168,11 +226,28 @@ async fn first_start_in_an_empty_directory() {
 async fn init_writes_a_private_config_that_serve_uses() {
     let w = Workdir::bare();
     let out = w.run(&[
-        "init", "--non-interactive", "--config", "conf/hs.toml", "--data-dir", "d1",
-        "--listen", "127.0.0.1:0", "--app-secret", "file-secret", "--verify-token", "file-token",
-        "--admin-user", "boss", "--admin-password", "pw-123456",
+        "init",
+        "--non-interactive",
+        "--config",
+        "conf/hs.toml",
+        "--data-dir",
+        "d1",
+        "--listen",
+        "127.0.0.1:0",
+        "--app-secret",
+        "file-secret",
+        "--verify-token",
+        "file-token",
+        "--admin-user",
+        "boss",
+        "--admin-password",
+        "pw-123456",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let cfg = w.path().join("conf/hs.toml");
     let mode = std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -184,33 +259,55 @@ async fn init_writes_a_private_config_that_serve_uses() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
 
     let server = w.serve(&["--config", "conf/hs.toml"]);
-    assert_eq!(handshake(&server, "facebook", &q("file-token", "1")).await.0, 200);
+    assert_eq!(
+        handshake(&server, "facebook", &q("file-token", "1"))
+            .await
+            .0,
+        200
+    );
     let body = BODY.as_bytes();
-    let resp = post_with_signature(&server, "facebook", body, Some(&sign("file-secret", body))).await;
+    let resp =
+        post_with_signature(&server, "facebook", body, Some(&sign("file-secret", body))).await;
     assert_eq!(resp.status(), 200);
     // The admin from init can log in.
     let resp = client()
         .post(server.url("/api/session"))
         .json(&serde_json::json!({"username": "boss", "password": "pw-123456"}))
-        .send().await.unwrap();
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     drop(server);
 
     // Env overrides the file.
-    let mut env_w = Workdir { dir: tempfile::tempdir().unwrap(), env: w.env.clone() };
+    let mut env_w = Workdir {
+        dir: tempfile::tempdir().unwrap(),
+        env: w.env.clone(),
+    };
     std::fs::copy(&cfg, env_w.path().join("hs.toml")).unwrap();
     env_w.set_env("FACEBOOK_VERIFY_TOKEN", "env-token");
     env_w.set_env("HELPSTACK_DATA_DIR", "d-env");
     let server = env_w.serve(&["--config", "hs.toml"]);
-    assert_eq!(handshake(&server, "facebook", &q("env-token", "1")).await.0, 200);
-    assert_eq!(handshake(&server, "facebook", &q("file-token", "1")).await.0, 403);
+    assert_eq!(
+        handshake(&server, "facebook", &q("env-token", "1")).await.0,
+        200
+    );
+    assert_eq!(
+        handshake(&server, "facebook", &q("file-token", "1"))
+            .await
+            .0,
+        403
+    );
     assert!(env_w.path().join("d-env/helpstack.db").exists());
     drop(server);
 
     // A flag overrides the environment.
     let server = env_w.serve(&["--config", "hs.toml", "--data-dir", "d-flag"]);
     assert!(env_w.path().join("d-flag/helpstack.db").exists());
-    assert_eq!(handshake(&server, "facebook", &q("env-token", "1")).await.0, 200);
+    assert_eq!(
+        handshake(&server, "facebook", &q("env-token", "1")).await.0,
+        200
+    );
 }
 
 #[test]
@@ -220,11 +317,18 @@ fn config_errors_exit_2_and_name_the_problem() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
 
-    std::fs::write(w.path().join("bad.toml"), "listen = \"127.0.0.1:0\"\nlisten_port = 80\n").unwrap();
+    std::fs::write(
+        w.path().join("bad.toml"),
+        "listen = \"127.0.0.1:0\"\nlisten_port = 80\n",
+    )
+    .unwrap();
     let out = w.run(&["serve", "--config", "bad.toml"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml") && err.contains("listen_port"), "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("listen_port"),
+        "{err}"
+    );
 
     // HELPSTACK_CONFIG names a file too.
     let mut w = Workdir::bare();
@@ -237,9 +341,17 @@ fn config_errors_exit_2_and_name_the_problem() {
 #[test]
 fn default_config_file_is_used_when_present() {
     let w = Workdir::bare();
-    std::fs::write(w.path().join("helpstack.toml"), "data_dir = \"elsewhere\"\n").unwrap();
+    std::fs::write(
+        w.path().join("helpstack.toml"),
+        "data_dir = \"elsewhere\"\n",
+    )
+    .unwrap();
     let out = w.run(&["channel", "list"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(w.path().join("elsewhere/helpstack.db").exists());
 }
 
@@ -273,7 +385,12 @@ fn help_and_version() {
     let w = Workdir::bare();
     let out = w.run(&["--version"]);
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("helpstack "));
-    for args in [&["--help"][..], &["serve", "--help"], &["init", "--help"], &["channel", "add", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["init", "--help"],
+        &["channel", "add", "--help"],
+    ] {
         let out = w.run(args);
         assert!(out.status.success());
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"));

@@ -58,12 +58,17 @@ pub fn run(source: &ConfigSource, cmd: Command) -> anyhow::Result<()> {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("{provider} {id}"));
-            let creds = channel::credentials(provider, &id, &args.access_token, args.waba_id.as_deref());
-            let new_id = channel::insert(&conn, provider, &id, &name, &creds).map_err(|e| match e {
-                StoreError::Conflict(msg) => anyhow::Error::new(UsageError(msg)),
-                other => other.into(),
-            })?;
-            println!("added channel {new_id}: {provider} {} {id} ({name})", provider.id_label());
+            let creds =
+                channel::credentials(provider, &id, &args.access_token, args.waba_id.as_deref());
+            let new_id =
+                channel::insert(&conn, provider, &id, &name, &creds).map_err(|e| match e {
+                    StoreError::Conflict(msg) => anyhow::Error::new(UsageError(msg)),
+                    other => other.into(),
+                })?;
+            println!(
+                "added channel {new_id}: {provider} {} {id} ({name})",
+                provider.id_label()
+            );
         }
         Command::List { json } => {
             let list = channel::list(&conn)?;
@@ -72,9 +77,15 @@ pub fn run(source: &ConfigSource, cmd: Command) -> anyhow::Result<()> {
             } else if list.is_empty() {
                 println!("no channels yet: add one with `helpstack channel add`");
             } else {
-                println!("{:<4} {:<10} {:<20} {:<14} NAME", "ID", "PROVIDER", "EXTERNAL ID", "TOKEN");
+                println!(
+                    "{:<4} {:<10} {:<20} {:<14} NAME",
+                    "ID", "PROVIDER", "EXTERNAL ID", "TOKEN"
+                );
                 for c in list {
-                    println!("{:<4} {:<10} {:<20} {:<14} {}", c.id, c.provider, c.external_id, c.token_status, c.name);
+                    println!(
+                        "{:<4} {:<10} {:<20} {:<14} {}",
+                        c.id, c.provider, c.external_id, c.token_status, c.name
+                    );
                 }
             }
         }
@@ -97,10 +108,14 @@ fn validate(args: &AddArgs) -> Result<(Provider, String), UsageError> {
         (&args.phone_number_id, "--phone-number-id"),
     ];
     if let Some((_, other)) = given.iter().find(|(v, f)| v.is_some() && *f != flag) {
-        return Err(UsageError(format!("{other} does not apply to {provider} channels; use {flag}")));
+        return Err(UsageError(format!(
+            "{other} does not apply to {provider} channels; use {flag}"
+        )));
     }
     if args.waba_id.is_some() && provider != Provider::Whatsapp {
-        return Err(UsageError("--waba-id applies to whatsapp channels only".into()));
+        return Err(UsageError(
+            "--waba-id applies to whatsapp channels only".into(),
+        ));
     }
     let id = wanted
         .clone()

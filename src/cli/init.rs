@@ -83,12 +83,21 @@ pub fn run(path: &Path, mut args: Args) -> anyhow::Result<()> {
     println!("prepared database {}", db.path().display());
     setup_admin(&db, &args)?;
     if answers.verify_generated {
-        println!("webhook verify token (enter it in the Meta App dashboard): {}", answers.verify_token);
+        println!(
+            "webhook verify token (enter it in the Meta App dashboard): {}",
+            answers.verify_token
+        );
     }
     if answers.app_secret.is_none() {
-        println!("note: no app secret set yet; webhooks are rejected until app_secret is set in {}", path.display());
+        println!(
+            "note: no app secret set yet; webhooks are rejected until app_secret is set in {}",
+            path.display()
+        );
     }
-    println!("next: helpstack channel add ...   then: helpstack serve --config {}", path.display());
+    println!(
+        "next: helpstack channel add ...   then: helpstack serve --config {}",
+        path.display()
+    );
     Ok(())
 }
 
@@ -104,13 +113,20 @@ fn setup_admin(db: &crate::store::Db, args: &Args) -> anyhow::Result<()> {
         (password, false) => {
             let generated = password.is_none();
             let password = password.clone().unwrap_or_else(random_password);
-            admin::create(&conn, &args.admin_user, &crate::auth::hash_password(&password))
-                .map_err(|e| match e {
-                    StoreError::Conflict(m) => anyhow::Error::new(UsageError(m)),
-                    other => other.into(),
-                })?;
+            admin::create(
+                &conn,
+                &args.admin_user,
+                &crate::auth::hash_password(&password),
+            )
+            .map_err(|e| match e {
+                StoreError::Conflict(m) => anyhow::Error::new(UsageError(m)),
+                other => other.into(),
+            })?;
             if generated {
-                println!("dashboard login (shown only this once): user {:?} password {password}", args.admin_user);
+                println!(
+                    "dashboard login (shown only this once): user {:?} password {password}",
+                    args.admin_user
+                );
             } else {
                 println!("created admin {:?}", args.admin_user);
             }
@@ -124,14 +140,18 @@ fn resolve(args: &Args) -> anyhow::Result<Answers> {
     if listen.parse::<std::net::SocketAddr>().is_err() {
         return Err(UsageError(format!("--listen {listen:?} is not an IP:port address")).into());
     }
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     // Written absolute, so the file means the same from any working directory.
     let data_dir = if data_dir.is_absolute() {
         data_dir
     } else {
         std::env::current_dir()?.join(data_dir)
     };
-    let (verify_token, verify_generated) = match args.verify_token.clone().filter(|t| !t.is_empty()) {
+    let (verify_token, verify_generated) = match args.verify_token.clone().filter(|t| !t.is_empty())
+    {
         Some(t) => (t, false),
         None => (random_token(16), true),
     };
@@ -157,12 +177,18 @@ fn render(a: &Answers) -> String {
         out.push('\n');
     };
     line("# HelpStack configuration, written by `helpstack init`.".into());
-    line("# Every key can also be set by the environment variable named beside it, which wins.".into());
+    line(
+        "# Every key can also be set by the environment variable named beside it, which wins."
+            .into(),
+    );
     line(String::new());
     line("# Address to listen on (HELPSTACK_LISTEN). Put an HTTPS reverse proxy in front: Meta requires HTTPS.".into());
     line(format!("listen = {}", quoted(&a.listen)));
     line("# Database and attachments (HELPSTACK_DATA_DIR).".into());
-    line(format!("data_dir = {}", quoted(&a.data_dir.to_string_lossy())));
+    line(format!(
+        "data_dir = {}",
+        quoted(&a.data_dir.to_string_lossy())
+    ));
     line("# Meta App secret, App dashboard > App settings > Basic (FACEBOOK_APP_SECRET).".into());
     match &a.app_secret {
         Some(s) => line(format!("app_secret = {}", quoted(s))),
@@ -181,7 +207,10 @@ fn render(a: &Answers) -> String {
     line("# Graph API base URL with version (HELPSTACK_GRAPH_API_URL).".into());
     match &a.graph_api_url {
         Some(u) => line(format!("graph_api_url = {}", quoted(u))),
-        None => line(format!("# graph_api_url = {}", quoted(DEFAULT_GRAPH_API_URL))),
+        None => line(format!(
+            "# graph_api_url = {}",
+            quoted(DEFAULT_GRAPH_API_URL)
+        )),
     }
     line("# Largest webhook body accepted, bytes (HELPSTACK_MAX_BODY_BYTES).".into());
     line("# max_body_bytes = 4194304".into());

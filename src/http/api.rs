@@ -32,7 +32,10 @@ fn parse_cursor(c: Option<&str>) -> Result<Option<(i64, i64)>, ApiError> {
     };
     let bad = || ApiError::BadRequest("invalid cursor".into());
     let (a, b) = c.split_once('_').ok_or_else(bad)?;
-    Ok(Some((a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?)))
+    Ok(Some((
+        a.parse().map_err(|_| bad())?,
+        b.parse().map_err(|_| bad())?,
+    )))
 }
 
 fn format_cursor(c: Option<(i64, i64)>) -> Value {
@@ -42,7 +45,10 @@ fn format_cursor(c: Option<(i64, i64)>) -> Value {
 
 /// `GET /api/channels`.
 #[handler]
-pub async fn channels(_s: AdminSession, state: Data<&Arc<AppState>>) -> Result<Json<Value>, ApiError> {
+pub async fn channels(
+    _s: AdminSession,
+    state: Data<&Arc<AppState>>,
+) -> Result<Json<Value>, ApiError> {
     let list = state.db.call(|conn| channel::list(conn)).await?;
     Ok(Json(json!({ "channels": list })))
 }
@@ -66,7 +72,9 @@ pub async fn conversations(
         && s != "open"
         && s != "resolved"
     {
-        return Err(ApiError::BadRequest("status must be open or resolved".into()));
+        return Err(ApiError::BadRequest(
+            "status must be open or resolved".into(),
+        ));
     }
     let filter = conversation::Filter {
         channel_id: q.channel_id,
@@ -78,7 +86,9 @@ pub async fn conversations(
         .db
         .call(move |conn| conversation::list(conn, &filter, cursor, limit))
         .await?;
-    Ok(Json(json!({ "conversations": list, "next": format_cursor(next) })))
+    Ok(Json(
+        json!({ "conversations": list, "next": format_cursor(next) }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -107,7 +117,9 @@ pub async fn messages(
         })
         .await?;
     let (list, next) = page.ok_or_else(|| ApiError::NotFound(format!("conversation {id}")))?;
-    Ok(Json(json!({ "messages": list, "next": format_cursor(next) })))
+    Ok(Json(
+        json!({ "messages": list, "next": format_cursor(next) }),
+    ))
 }
 
 /// `POST /api/conversations/{id}/read`: clears the unread count.
@@ -150,7 +162,9 @@ async fn update_conversation(
         .call(move |conn| {
             let tx = conn.transaction()?;
             if conversation::get(&tx, id)?.is_none() {
-                return Err(crate::store::StoreError::NotFound(format!("conversation {id}")));
+                return Err(crate::store::StoreError::NotFound(format!(
+                    "conversation {id}"
+                )));
             }
             let mut live = Vec::new();
             if change(&tx)? {
@@ -193,5 +207,7 @@ pub async fn events(
         .call(move |conn| Ok((event::after(conn, after, limit)?, event::bounds(conn)?)))
         .await?;
     let gap = oldest > after + 1 && after < latest;
-    Ok(Json(json!({ "events": list, "latest": latest, "gap": gap })))
+    Ok(Json(
+        json!({ "events": list, "latest": latest, "gap": gap }),
+    ))
 }

@@ -49,7 +49,8 @@ pub struct Filter {
 /// A position in the inbox: (last_message_at, id), newest first.
 pub type InboxCursor = (i64, i64);
 
-const SELECT: &str = "SELECT c.id, c.status, c.unread_count, c.last_message_at, c.last_message_preview,
+const SELECT: &str =
+    "SELECT c.id, c.status, c.unread_count, c.last_message_at, c.last_message_preview,
         ch.id, ch.provider, ch.name,
         ct.id, ct.external_id, ct.name, ct.username, ct.phone, ct.avatar_sha256
      FROM conversations c

@@ -40,15 +40,27 @@ pub fn apply(conn: &Connection, provider: Provider, batch: &Batch) -> Result<App
         };
         let before = out.live.len();
         let changed = match &ev.kind {
-            EventKind::Message(m) => apply_message(conn, provider, channel_id, ev, m, &mut out.live)?,
+            EventKind::Message(m) => {
+                apply_message(conn, provider, channel_id, ev, m, &mut out.live)?
+            }
             EventKind::Receipt(r) => apply_receipt(conn, channel_id, ev, r, &mut out.live)?,
             EventKind::Reaction(r) => apply_reaction(conn, channel_id, ev, r, &mut out.live)?,
             EventKind::Edit {
                 target,
                 text,
                 num_edit,
-            } => apply_edit(conn, channel_id, ev, target, text.as_deref(), *num_edit, &mut out.live)?,
-            EventKind::Delete { target } => apply_delete(conn, channel_id, ev, target, &mut out.live)?,
+            } => apply_edit(
+                conn,
+                channel_id,
+                ev,
+                target,
+                text.as_deref(),
+                *num_edit,
+                &mut out.live,
+            )?,
+            EventKind::Delete { target } => {
+                apply_delete(conn, channel_id, ev, target, &mut out.live)?
+            }
         };
         if changed {
             out.changed += 1;
@@ -171,7 +183,11 @@ fn apply_message(
         publish_contact(conn, contact.id, live)?;
     }
     if let Some(view) = message::get(conn, message_id)? {
-        live.push(event::append(conn, "message.created", json!({ "message": view }))?);
+        live.push(event::append(
+            conn,
+            "message.created",
+            json!({ "message": view }),
+        )?);
     }
     publish_conversation(conn, conv, live)?;
     Ok(true)
@@ -188,7 +204,10 @@ fn insert_attachments(conn: &Connection, message_id: i64, m: &Message, now: i64)
         let (status, error) = if downloadable {
             ("pending", None)
         } else if !a.download {
-            ("skipped", Some("not downloaded: Meta's policy forbids storing this media"))
+            (
+                "skipped",
+                Some("not downloaded: Meta's policy forbids storing this media"),
+            )
         } else {
             ("skipped", Some("no media to download"))
         };
@@ -243,7 +262,11 @@ fn preview(m: &Message) -> String {
 
 fn publish_conversation(conn: &Connection, id: i64, live: &mut Vec<LiveEvent>) -> Result<()> {
     if let Some(view) = conversation::get(conn, id)? {
-        live.push(event::append(conn, "conversation.updated", json!({ "conversation": view }))?);
+        live.push(event::append(
+            conn,
+            "conversation.updated",
+            json!({ "conversation": view }),
+        )?);
     }
     Ok(())
 }
@@ -266,7 +289,11 @@ pub fn publish_contact(conn: &Connection, id: i64, live: &mut Vec<LiveEvent>) ->
                 "avatar_url": avatar.map(|_| format!("/api/contacts/{id}/avatar")),
             }))
         })?;
-    live.push(event::append(conn, "contact.updated", json!({ "contact": contact }))?);
+    live.push(event::append(
+        conn,
+        "contact.updated",
+        json!({ "contact": contact }),
+    )?);
     Ok(())
 }
 
@@ -280,7 +307,11 @@ pub fn publish_message(
     if let Some((id, _)) = message::find_by_external(conn, channel_id, external_id)?
         && let Some(view) = message::get(conn, id)?
     {
-        live.push(event::append(conn, "message.updated", json!({ "message": view }))?);
+        live.push(event::append(
+            conn,
+            "message.updated",
+            json!({ "message": view }),
+        )?);
     }
     Ok(())
 }
@@ -363,7 +394,11 @@ fn apply_watermark(
         .collect::<rusqlite::Result<_>>()?;
     for id in ids {
         if let Some(view) = message::get(conn, id)? {
-            live.push(event::append(conn, "message.updated", json!({ "message": view }))?);
+            live.push(event::append(
+                conn,
+                "message.updated",
+                json!({ "message": view }),
+            )?);
         }
     }
     Ok(true)

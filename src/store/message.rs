@@ -115,7 +115,10 @@ pub fn list_thread(
          ORDER BY sent_at, id LIMIT ?4"
     ))?;
     let rows: Vec<Row> = stmt
-        .query_map(params![conversation_id, after_ts, after_id, limit + 1], read_row)?
+        .query_map(
+            params![conversation_id, after_ts, after_id, limit + 1],
+            read_row,
+        )?
         .collect::<rusqlite::Result<_>>()?;
     let more = rows.len() as i64 > limit;
     let (marks, _) = watermarks(conn, conversation_id)?;
@@ -156,7 +159,9 @@ pub fn find_by_external(
         .prepare_cached(
             "SELECT id, conversation_id FROM messages WHERE channel_id = ?1 AND external_id = ?2",
         )?
-        .query_row(params![channel_id, external_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![channel_id, external_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?)
 }
 
@@ -300,7 +305,10 @@ mod tests {
     #[test]
     fn status_combines_receipts_and_watermarks() {
         assert_eq!(outbound_status(10, None, 0, 0).0.as_deref(), Some("sent"));
-        assert_eq!(outbound_status(10, None, 10, 0).0.as_deref(), Some("delivered"));
+        assert_eq!(
+            outbound_status(10, None, 10, 0).0.as_deref(),
+            Some("delivered")
+        );
         assert_eq!(outbound_status(10, None, 0, 20).0.as_deref(), Some("read"));
         assert_eq!(outbound_status(30, None, 0, 20).0.as_deref(), Some("sent"));
         let failed = Some((5, Some(131047), Some("Re-engagement message".into())));

@@ -73,7 +73,12 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
-        assert!(describe(&conn).unwrap().iter().any(|s| s.contains("messages")));
+        assert!(
+            describe(&conn)
+                .unwrap()
+                .iter()
+                .any(|s| s.contains("messages"))
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::time::Duration;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
-pub use migrate::SCHEMA_VERSION;
+pub use migrate::{SCHEMA_VERSION, describe as describe_schema};
 
 /// Errors from the storage layer.
 #[derive(Debug, thiserror::Error)]

@@ -315,14 +315,13 @@ fn kind_name(item: &Value) -> &str {
 
 /// During the sticker transition Meta sends a `sticker` and an `image` for one sticker.
 fn duplicates_sticker(image: &Value, stickers: &[&Value]) -> bool {
-    let payload = image.get("payload");
-    let has_id = payload.is_some_and(|p| p.get("sticker_id").is_some());
-    let url = payload.and_then(|p| text_str(p.get("url")));
-    !stickers.is_empty()
-        && (has_id
-            || stickers.iter().any(|s| {
-                url.is_some() && s.get("payload").and_then(|p| text_str(p.get("url"))) == url
-            }))
+    let url_of = |item: &Value| item.get("payload").and_then(|p| text_str(p.get("url")));
+    let has_id = image
+        .get("payload")
+        .is_some_and(|p| p.get("sticker_id").is_some());
+    let url = url_of(image);
+    let same_url = |s: &&Value| url.is_some() && url_of(s) == url;
+    !stickers.is_empty() && (has_id || stickers.iter().any(same_url))
 }
 
 /// Attachment kind and whether its bytes may be kept, for media types.
@@ -1320,6 +1319,9 @@ mod tests {
                                          "referral": {"source": "ADS", "ad_id": "6045"}})),
             ev(1_767_000_000_003, json!({"mid": "m_fb_empty", "text": "see",
                                          "attachments": [{"type": "fallback"}, media]})),
+            ev(1_767_000_000_004, json!({"mid": "m_stk", "attachments": [
+                {"type": "sticker", "payload": {"url": "https://x.test/s.png", "sticker_id": 1}},
+                {"type": "image", "payload": {"url": "https://x.test/s.png"}}]})),
         ]}]});
         let batch = fb(&body);
         assert_eq!(batch.ignored, Vec::<String>::new());
@@ -1345,6 +1347,8 @@ mod tests {
             Some(json!({"links": [{"type": "fallback"}]}))
         );
         assert_eq!(msgs[2].attachments.len(), 1);
+        assert_eq!(msgs[3].kind, MessageKind::Sticker);
+        assert_eq!(msgs[3].attachments.len(), 1);
     }
 
     #[test]

@@ -133,11 +133,26 @@ mod tests {
         let s = secret();
         assert_eq!(verify(&[&s], None, body), Err(SignatureError::Missing));
         assert_eq!(verify(&[&s], Some(""), body), Err(SignatureError::Missing));
-        assert_eq!(verify(&[&s], Some(&upper), body), Err(SignatureError::Malformed));
-        assert_eq!(verify(&[&s], Some(&sha1), body), Err(SignatureError::Malformed));
-        assert_eq!(verify(&[&s], Some("sha256=zz"), body), Err(SignatureError::Malformed));
-        assert_eq!(verify(&[&s], Some(&good), b"{ }"), Err(SignatureError::Mismatch));
-        assert_eq!(verify(&[], Some(&good), body), Err(SignatureError::NoSecret));
+        assert_eq!(
+            verify(&[&s], Some(&upper), body),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&[&s], Some(&sha1), body),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&[&s], Some("sha256=zz"), body),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&[&s], Some(&good), b"{ }"),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(&[], Some(&good), body),
+            Err(SignatureError::NoSecret)
+        );
     }
 
     #[test]

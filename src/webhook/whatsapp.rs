@@ -235,7 +235,7 @@ fn typed_body(ty: &str, m: &Value) -> Body {
     let Some(obj) = m.get(ty).filter(|v| !v.is_null()) else {
         return unsupported(ty, m);
     };
-    let text_of = |key: &str| obj.get(key).and_then(|v| text_str(Some(v)));
+    let text_of = |key: &str| text_str(obj.get(key));
     match ty {
         "text" => Body::new(MessageKind::Text, text_of("body")),
         "image" | "video" | "audio" | "voice" | "document" | "sticker" => media(ty, obj),

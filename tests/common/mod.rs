@@ -87,8 +87,20 @@ impl Workdir {
 
     /// Creates the test admin account and returns nothing; needs no server.
     pub fn add_channel(&self, provider: &str, id_flag: &str, id: &str) {
-        let out = self.run(&["channel", "add", provider, id_flag, id, "--access-token", "test-page-token"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = self.run(&[
+            "channel",
+            "add",
+            provider,
+            id_flag,
+            id,
+            "--access-token",
+            "test-page-token",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Starts `serve` with extra arguments.
@@ -194,7 +206,10 @@ impl Server {
             if let Some(s) = self.child.try_wait().unwrap() {
                 return s;
             }
-            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -268,7 +283,11 @@ pub fn create_admin(w: &Workdir) {
         ADMIN_PASSWORD,
         "--force",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Logs in and returns the Cookie header value.
