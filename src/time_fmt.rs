@@ -3,12 +3,22 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// Formats epoch milliseconds as RFC 3339 UTC, e.g. `2026-11-28T06:25:32.123Z`.
+/// Formats epoch milliseconds as RFC 3339 UTC with exactly three fractional digits,
+/// e.g. `2026-11-28T06:25:32.120Z`, so times sort as strings too.
 pub fn rfc3339(ms: i64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+    let Ok(t) = OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000) else {
+        return String::new();
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
 }
 
 /// Parses an RFC 3339 time into epoch milliseconds.
@@ -27,6 +37,7 @@ mod tests {
         let s = rfc3339(1_700_000_000_123);
         assert_eq!(s, "2023-11-14T22:13:20.123Z");
         assert_eq!(parse_rfc3339_ms(&s), Some(1_700_000_000_123));
-        assert_eq!(rfc3339(1_700_000_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+        assert_eq!(rfc3339(1_700_000_000_020), "2023-11-14T22:13:20.020Z");
     }
 }

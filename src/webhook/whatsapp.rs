@@ -51,7 +51,9 @@ fn parse_change(change: &Value, entry_time: Option<i64>, batch: &mut Batch) {
         .get("field")
         .and_then(Value::as_str)
         .unwrap_or("(unnamed)");
-    if field != "messages" {
+    // `smb_message_echoes`: messages the business sent from the WhatsApp Business app
+    // on a coexistence number. They are outbound messages of the conversation.
+    if field != "messages" && field != "smb_message_echoes" {
         return ignore(batch, format!("{field:?} change not stored"));
     }
     let value = change.get("value").unwrap_or(&Value::Null);
@@ -70,6 +72,10 @@ fn parse_change(change: &Value, entry_time: Option<i64>, batch: &mut Batch) {
     for item in messages {
         push(batch, message(&ctx, item));
     }
+    let echoes = items(value.get("message_echoes"));
+    for item in echoes {
+        push(batch, echo(&ctx, item));
+    }
     for item in statuses {
         push(batch, status(&ctx, item));
     }
@@ -79,7 +85,7 @@ fn parse_change(change: &Value, entry_time: Option<i64>, batch: &mut Batch) {
             batch,
             format!("errors reported: {}", describe_errors(errors)),
         );
-    } else if messages.is_empty() && statuses.is_empty() {
+    } else if messages.is_empty() && statuses.is_empty() && echoes.is_empty() {
         ignore(batch, "messages change without messages or statuses");
     }
 }
@@ -138,12 +144,40 @@ fn message(ctx: &Ctx, m: &Value) -> Result<Event, String> {
         reaction(m, contact.external_id)
             .ok_or_else(|| format!("reaction {id} without message_id"))?
     } else {
-        EventKind::Message(build_message(id, contact, ty, m))
+        EventKind::Message(build_message(id, contact, Direction::Inbound, ty, m))
     };
     Ok(Event {
         channel_key: ctx.channel_key.clone(),
         timestamp_ms,
         kind,
+        raw: m.clone(),
+    })
+}
+
+/// A message the business sent from the WhatsApp Business app: outbound, and the
+/// customer is the recipient (`to`).
+fn echo(ctx: &Ctx, m: &Value) -> Result<Event, String> {
+    let id = id_str(m.get("id")).ok_or("message echo without id skipped")?;
+    let timestamp_ms =
+        event_time(ctx, m).ok_or_else(|| format!("message echo {id} without timestamp skipped"))?;
+    let ty = m.get("type").and_then(Value::as_str).unwrap_or("");
+    if ty == "reaction" {
+        return Err(format!("reaction echo {id} not stored"));
+    }
+    let to = id_str(m.get("to"));
+    let external_id = to
+        .clone()
+        .or_else(|| id_str(m.get("to_user_id")))
+        .ok_or_else(|| format!("message echo {id} without recipient skipped"))?;
+    let contact = ContactRef {
+        external_id,
+        phone: to,
+        ..Default::default()
+    };
+    Ok(Event {
+        channel_key: ctx.channel_key.clone(),
+        timestamp_ms,
+        kind: EventKind::Message(build_message(id, contact, Direction::Outbound, ty, m)),
         raw: m.clone(),
     })
 }
@@ -204,7 +238,13 @@ impl Body {
     }
 }
 
-fn build_message(id: String, contact: ContactRef, ty: &str, m: &Value) -> Message {
+fn build_message(
+    id: String,
+    contact: ContactRef,
+    direction: Direction,
+    ty: &str,
+    m: &Value,
+) -> Message {
     let mut body = typed_body(ty, m);
     let context = m.get("context");
     for key in ["forwarded", "frequently_forwarded"] {
@@ -221,7 +261,7 @@ fn build_message(id: String, contact: ContactRef, ty: &str, m: &Value) -> Messag
     }
     Message {
         external_id: id,
-        direction: Direction::Inbound,
+        direction,
         contact,
         kind: body.kind,
         text: body.text,
