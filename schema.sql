@@ -56,6 +56,7 @@ CREATE INDEX conversations_by_channel ON conversations (channel_id, last_message
 CREATE INDEX conversations_by_status ON conversations (status, last_message_at DESC, id DESC);
 
 -- A message in a thread. Unique per (channel, Meta's id): redelivery is a no-op.
+-- The event as Meta sent it stays in webhook_journal; it is not copied here.
 CREATE TABLE messages (
     id              INTEGER PRIMARY KEY,
     channel_id      INTEGER NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
@@ -68,7 +69,6 @@ CREATE TABLE messages (
     payload         TEXT,               -- JSON: postback payload, location, shared contacts, links
     reply_to        TEXT,               -- external id of the quoted message
     sent_at         INTEGER NOT NULL,   -- Meta's event time, not arrival time
-    raw             TEXT    NOT NULL,   -- the event as Meta sent it
     created_at      INTEGER NOT NULL,
     UNIQUE (channel_id, external_id)
 );
@@ -177,15 +177,6 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_due ON jobs (state, run_at);
 -- At most one live job per subject: a burst of messages queues one profile fetch.
 CREATE UNIQUE INDEX jobs_one_active ON jobs (kind, subject_id) WHERE state IN ('queued', 'running');
-
--- Changes published to the dashboard, numbered; kept so a reconnecting page can
--- catch up with /api/events?after=SEQ, across restarts too.
-CREATE TABLE live_events (
-    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    type       TEXT    NOT NULL,
-    data       TEXT    NOT NULL,
-    created_at INTEGER NOT NULL
-);
 
 CREATE TABLE admins (
     id            INTEGER PRIMARY KEY,

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::live::Bus;
 use crate::model::{Batch, Provider};
 use crate::secrets::Secret;
-use crate::store::event::LiveEvent;
+use crate::store::change::Change;
 use crate::store::journal::{self, Outcome};
 use crate::store::{self, Db, StoreError, now_ms};
 use crate::webhook::{parse, signature};
@@ -72,6 +72,9 @@ impl Ingest {
     /// Starts the writer thread on its own connection.
     pub fn start(db: &Db, bus: Bus) -> Result<(Self, std::thread::JoinHandle<()>), StoreError> {
         let conn = db.dedicated()?;
+        // Checkpoints run on the maintenance task instead (`store::checkpoint`), so the
+        // writer never stalls copying the WAL back into the database.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (tx, rx) = mpsc::channel(4096);
         let handle = std::thread::Builder::new()
             .name("ingest-writer".into())
@@ -154,9 +157,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Submission>, bus: Bu
         match write_group(&mut conn, &group) {
             Ok(results) => {
                 for (sub, (stored, live)) in group.into_iter().zip(results) {
-                    for ev in live {
-                        bus.publish(ev);
-                    }
+                    bus.publish(live);
                     let _ = sub.reply.send(Ok(stored));
                 }
             }
@@ -170,36 +171,68 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Submission>, bus: Bu
     }
 }
 
-/// Writes a group of webhooks in one transaction. Each webhook runs in a savepoint, so
-/// one that fails to apply is journaled as `failed` without losing the others.
+/// Writes a group of webhooks in one transaction. The fast path applies them all
+/// without savepoints; if one fails, the group is rolled back and written again with a
+/// savepoint per webhook, so the failing one is journaled as `failed` without losing
+/// the others. Failures are rare (a bug or a full disk), so the slow path costs nothing
+/// in normal operation.
 fn write_group(
     conn: &mut Connection,
     group: &[Submission],
-) -> Result<Vec<(Stored, Vec<LiveEvent>)>, StoreError> {
+) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
+    match write_all(conn, group) {
+        Ok(results) => Ok(results),
+        Err(e) => {
+            tracing::warn!(error = %e, "group write failed; retrying webhook by webhook");
+            write_each(conn, group)
+        }
+    }
+}
+
+fn apply_one(conn: &Connection, sub: &Submission) -> Result<(Stored, Vec<Change>), StoreError> {
+    let applied = store::ingest::apply(conn, sub.provider, &sub.batch)?;
+    let (outcome, reason) = classify(sub.provider, &sub.batch, &applied);
+    let id = journal::insert(
+        conn,
+        &entry(
+            sub,
+            outcome,
+            reason.as_deref(),
+            applied.changed,
+            &applied.unmatched,
+        ),
+    )?;
+    Ok((stored(id, outcome, applied.changed), applied.live))
+}
+
+fn write_all(
+    conn: &mut Connection,
+    group: &[Submission],
+) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let results = group
+        .iter()
+        .map(|sub| apply_one(&tx, sub))
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.commit()?;
+    Ok(results)
+}
+
+fn write_each(
+    conn: &mut Connection,
+    group: &[Submission],
+) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(group.len());
     for sub in group {
-        let mut sp = tx.savepoint()?;
-        let applied = store::ingest::apply(&sp, sub.provider, &sub.batch);
-        let result = match applied {
-            Ok(applied) => {
-                let (outcome, reason) = classify(sub.provider, &sub.batch, &applied);
-                let id = journal::insert(
-                    &sp,
-                    &entry(
-                        sub,
-                        outcome,
-                        reason.as_deref(),
-                        applied.changed,
-                        &applied.unmatched,
-                    ),
-                )?;
+        let sp = tx.savepoint()?;
+        let result = match apply_one(&sp, sub) {
+            Ok(r) => {
                 sp.commit()?;
-                (stored(id, outcome, applied.changed), applied.live)
+                r
             }
             Err(e) => {
-                sp.rollback()?;
-                drop(sp);
+                drop(sp); // rolls back this webhook's partial writes
                 tracing::error!(provider = %sub.provider, error = %e, "webhook could not be applied; journaled as failed");
                 let reason = e.to_string();
                 let id = journal::insert(&tx, &entry(sub, Outcome::Failed, Some(&reason), 0, &[]))?;

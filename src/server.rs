@@ -83,7 +83,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
              FACEBOOK_APP_SECRET (or app_secret in the config file) is set"
         );
     }
-    let bus = Bus::new(1024);
+    let bus = Bus::starting_now();
     let (ingest, writer) = Ingest::start(&db, bus.clone())?;
     let config = Arc::new(config);
     let state = Arc::new(AppState::new(
@@ -115,17 +115,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Periodic housekeeping: trims the live-event log (kept for at least an hour and
-/// the newest 10,000 events).
+/// Periodic housekeeping: a WAL checkpoint every second (the ingest writer does not
+/// checkpoint itself, so it never stalls on one).
 async fn maintenance(db: Db) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        let result = db
-            .call(|conn| store::event::prune(conn, 3_600_000, 10_000))
-            .await;
+        let result = db.call(|conn| store::checkpoint(conn)).await;
         if let Err(e) = result {
-            tracing::warn!(error = %e, "pruning live events failed");
+            tracing::warn!(error = %e, "database maintenance failed");
         }
     }
 }

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use super::AdminSession;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{channel, conversation, event, message};
+use crate::store::change::change;
+use crate::store::{channel, conversation, message};
 
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 200;
@@ -155,7 +156,7 @@ pub async fn set_status(
 async fn update_conversation(
     state: &AppState,
     id: i64,
-    change: impl FnOnce(&rusqlite::Connection) -> crate::store::Result<bool> + Send + 'static,
+    apply: impl FnOnce(&rusqlite::Connection) -> crate::store::Result<bool> + Send + 'static,
 ) -> Result<Json<Value>, ApiError> {
     let (view, live) = state
         .db
@@ -167,22 +168,19 @@ async fn update_conversation(
                 )));
             }
             let mut live = Vec::new();
-            if change(&tx)? {
+            if apply(&tx)? {
                 let view = conversation::get(&tx, id)?;
-                live.push(event::append(
-                    &tx,
+                live.push(change(
                     "conversation.updated",
                     json!({ "conversation": view }),
-                )?);
+                ));
             }
             let view = conversation::get(&tx, id)?;
             tx.commit()?;
             Ok((view, live))
         })
         .await?;
-    for ev in live {
-        state.bus.publish(ev);
-    }
+    state.bus.publish(live);
     Ok(Json(json!({ "conversation": view })))
 }
 
@@ -201,13 +199,10 @@ pub async fn events(
     state: Data<&Arc<AppState>>,
 ) -> Result<Json<Value>, ApiError> {
     let after = q.after.unwrap_or(0).max(0);
-    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
-    let (list, (oldest, latest)) = state
-        .db
-        .call(move |conn| Ok((event::after(conn, after, limit)?, event::bounds(conn)?)))
-        .await?;
-    let gap = oldest > after + 1 && after < latest;
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000) as usize;
+    let c = state.bus.after(after, limit);
+    let events: Vec<&crate::live::LiveEvent> = c.events.iter().map(|e| &**e).collect();
     Ok(Json(
-        json!({ "events": list, "latest": latest, "gap": gap }),
+        json!({ "events": events, "latest": c.latest, "gap": c.gap }),
     ))
 }

@@ -8,7 +8,7 @@
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 
-use super::event::{self, LiveEvent};
+use super::change::{Change, change};
 use super::{Result, channel, conversation, message, now_ms};
 use crate::model::{
     Batch, ContactRef, DeliveryStatus, Direction, Event, EventKind, MediaSource, Message,
@@ -25,7 +25,7 @@ pub struct Applied {
     /// Channel ids (page/account/number) that matched no channel.
     pub unmatched: Vec<String>,
     /// Changes to publish once the transaction commits.
-    pub live: Vec<LiveEvent>,
+    pub live: Vec<Change>,
 }
 
 /// Applies every event of a batch, routing each by its own channel key.
@@ -134,7 +134,7 @@ fn apply_message(
     channel_id: i64,
     ev: &Event,
     m: &Message,
-    live: &mut Vec<LiveEvent>,
+    live: &mut Vec<Change>,
 ) -> Result<bool> {
     if message::find_by_external(conn, channel_id, &m.external_id)?.is_some() {
         return Ok(false);
@@ -144,8 +144,8 @@ fn apply_message(
     let now = now_ms();
     conn.prepare_cached(
         "INSERT INTO messages (channel_id, conversation_id, external_id, direction, kind, text,
-                               payload, reply_to, sent_at, raw, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                               payload, reply_to, sent_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         channel_id,
@@ -157,7 +157,6 @@ fn apply_message(
         m.payload.as_ref().map(Value::to_string),
         m.reply_to,
         ev.timestamp_ms,
-        ev.raw.to_string(),
         now
     ])?;
     let message_id = conn.last_insert_rowid();
@@ -183,11 +182,7 @@ fn apply_message(
         publish_contact(conn, contact.id, live)?;
     }
     if let Some(view) = message::get(conn, message_id)? {
-        live.push(event::append(
-            conn,
-            "message.created",
-            json!({ "message": view }),
-        )?);
+        live.push(change("message.created", json!({ "message": view })));
     }
     publish_conversation(conn, conv, live)?;
     Ok(true)
@@ -260,19 +255,18 @@ fn preview(m: &Message) -> String {
     p.chars().take(140).collect()
 }
 
-fn publish_conversation(conn: &Connection, id: i64, live: &mut Vec<LiveEvent>) -> Result<()> {
+fn publish_conversation(conn: &Connection, id: i64, live: &mut Vec<Change>) -> Result<()> {
     if let Some(view) = conversation::get(conn, id)? {
-        live.push(event::append(
-            conn,
+        live.push(change(
             "conversation.updated",
             json!({ "conversation": view }),
-        )?);
+        ));
     }
     Ok(())
 }
 
 /// Publishes a contact's current state (also used by the profile job).
-pub fn publish_contact(conn: &Connection, id: i64, live: &mut Vec<LiveEvent>) -> Result<()> {
+pub fn publish_contact(conn: &Connection, id: i64, live: &mut Vec<Change>) -> Result<()> {
     let contact = conn
         .prepare_cached(
             "SELECT id, channel_id, external_id, name, username, phone, avatar_sha256 FROM contacts WHERE id = ?1",
@@ -289,11 +283,7 @@ pub fn publish_contact(conn: &Connection, id: i64, live: &mut Vec<LiveEvent>) ->
                 "avatar_url": avatar.map(|_| format!("/api/contacts/{id}/avatar")),
             }))
         })?;
-    live.push(event::append(
-        conn,
-        "contact.updated",
-        json!({ "contact": contact }),
-    )?);
+    live.push(change("contact.updated", json!({ "contact": contact })));
     Ok(())
 }
 
@@ -302,16 +292,12 @@ pub fn publish_message(
     conn: &Connection,
     channel_id: i64,
     external_id: &str,
-    live: &mut Vec<LiveEvent>,
+    live: &mut Vec<Change>,
 ) -> Result<()> {
     if let Some((id, _)) = message::find_by_external(conn, channel_id, external_id)?
         && let Some(view) = message::get(conn, id)?
     {
-        live.push(event::append(
-            conn,
-            "message.updated",
-            json!({ "message": view }),
-        )?);
+        live.push(change("message.updated", json!({ "message": view })));
     }
     Ok(())
 }
@@ -321,7 +307,7 @@ fn apply_receipt(
     channel_id: i64,
     ev: &Event,
     r: &Receipt,
-    live: &mut Vec<LiveEvent>,
+    live: &mut Vec<Change>,
 ) -> Result<bool> {
     let mut changed = false;
     for target in &r.targets {
@@ -362,7 +348,7 @@ fn apply_watermark(
     contact: &str,
     status: DeliveryStatus,
     mark: i64,
-    live: &mut Vec<LiveEvent>,
+    live: &mut Vec<Change>,
 ) -> Result<bool> {
     let column = match status {
         DeliveryStatus::Delivered => "delivered_watermark",
@@ -394,11 +380,7 @@ fn apply_watermark(
         .collect::<rusqlite::Result<_>>()?;
     for id in ids {
         if let Some(view) = message::get(conn, id)? {
-            live.push(event::append(
-                conn,
-                "message.updated",
-                json!({ "message": view }),
-            )?);
+            live.push(change("message.updated", json!({ "message": view })));
         }
     }
     Ok(true)
@@ -409,7 +391,7 @@ fn apply_reaction(
     channel_id: i64,
     ev: &Event,
     r: &Reaction,
-    live: &mut Vec<LiveEvent>,
+    live: &mut Vec<Change>,
 ) -> Result<bool> {
     // The newest event by Meta's time wins, so a late redelivery of an old "react"
     // cannot resurrect a removed reaction.
@@ -444,7 +426,7 @@ fn apply_edit(
     target: &str,
     text: Option<&str>,
     num_edit: i64,
-    live: &mut Vec<LiveEvent>,
+    live: &mut Vec<Change>,
 ) -> Result<bool> {
     let n = conn
         .prepare_cached(
@@ -463,7 +445,7 @@ fn apply_delete(
     channel_id: i64,
     ev: &Event,
     target: &str,
-    live: &mut Vec<LiveEvent>,
+    live: &mut Vec<Change>,
 ) -> Result<bool> {
     let n = conn
         .prepare_cached(

@@ -1,0 +1,419 @@
+//! Load generator: measures signed, durably stored webhook ingest against the same
+//! server's `/healthz` in the same run, and the read side on a large seeded database.
+//!
+//! It starts the release binary itself (so it can read the server's memory use) in a
+//! temp directory with one Facebook channel:
+//!
+//! ```sh
+//! cargo build --release && cargo run --release --example loadgen -- --connections 32 --seconds 10
+//! cargo run --release --example loadgen -- --seed-messages 1000000 --seed-conversations 50000
+//! ```
+//!
+//! Everything goes to 127.0.0.1 only; every loop is bounded in time and count.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::json;
+
+const SECRET: &str = "loadgen-secret";
+const PAGE: &str = "1000000001";
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Concurrent connections
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds per measurement
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Total request rate cap per second (0 = as fast as possible, closed loop)
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Server binary
+    #[arg(long, default_value = "target/release/helpstack")]
+    bin: PathBuf,
+    /// Seed this many messages, then measure the read side (0 = skip)
+    #[arg(long, default_value_t = 0)]
+    seed_messages: u64,
+    /// Spread the seeded messages over this many conversations
+    #[arg(long, default_value_t = 50_000)]
+    seed_conversations: u64,
+    /// Keep the data directory here instead of a temp dir (reused if it exists)
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(bin: &PathBuf, dir: &std::path::Path) -> Server {
+    let env = |c: &mut Command| {
+        c.current_dir(dir)
+            .env("FACEBOOK_APP_SECRET", SECRET)
+            .env("FACEBOOK_VERIFY_TOKEN", "loadgen")
+            .env("RUST_LOG", "warn");
+    };
+    let bin =
+        std::fs::canonicalize(bin).expect("build the release binary first: cargo build --release");
+    let mut add = Command::new(&bin);
+    env(&mut add);
+    let _ = add
+        .args([
+            "channel",
+            "add",
+            "facebook",
+            "--page-id",
+            PAGE,
+            "--access-token",
+            "t",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let mut cmd = Command::new(&bin);
+    env(&mut cmd);
+    let mut child = cmd
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    use std::io::BufRead;
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("listening on http://") {
+                let _ = tx.send(a.to_string());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server did not start");
+    Server { child, addr }
+}
+
+/// Resident and peak resident memory of a process, in MiB.
+fn rss(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+struct Report {
+    requests: u64,
+    errors: u64,
+    rate: f64,
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+/// Runs `connections` closed-loop workers for `seconds`; `make` builds request i.
+async fn measure<F>(args: &Args, make: F) -> Report
+where
+    F: Fn(u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let counter = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let per_worker_gap = if args.rate > 0 {
+        Some(Duration::from_secs_f64(
+            args.connections as f64 / args.rate as f64,
+        ))
+    } else {
+        None
+    };
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..args.connections {
+        let (make, counter, errors) = (make.clone(), counter.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(100_000);
+            while Instant::now() < deadline && lat.len() < 5_000_000 {
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                let t = Instant::now();
+                match make(i).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                    }
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                lat.push(t.elapsed().as_micros() as u32);
+                if let Some(gap) = per_worker_gap {
+                    tokio::time::sleep(gap.saturating_sub(t.elapsed())).await;
+                }
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    };
+    Report {
+        requests: all.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        rate: all.len() as f64 / elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+        max: all.last().copied().unwrap_or(0) as f64 / 1000.0,
+    }
+}
+
+fn print(name: &str, r: &Report) {
+    println!(
+        "{name:<10} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>8.2} ms  ({} requests, {} errors)",
+        r.rate, r.p50, r.p99, r.max, r.requests, r.errors
+    );
+}
+
+fn sign(body: &[u8]) -> String {
+    helpstack::webhook::signature::sign(SECRET, body)
+}
+
+fn message_event(psid: u64, mid: &str, ts: i64) -> serde_json::Value {
+    json!({"sender": {"id": format!("{psid}")}, "recipient": {"id": PAGE}, "timestamp": ts,
+           "message": {"mid": mid, "text": format!("load test message {mid} with a realistic length of text")}})
+}
+
+fn webhook(client: &reqwest::Client, url: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", sign(&body))
+        .body(body)
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = args
+        .data
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = start(&args.bin, &dir);
+    let pid = server.child.id();
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .build()
+        .unwrap();
+    println!(
+        "server {base} (pid {pid}), {} connections, {} s per run, data in {}",
+        args.connections,
+        args.seconds,
+        dir.display()
+    );
+
+    if args.seed_messages > 0 {
+        seed_and_read(&args, &client, &base, pid).await;
+        return;
+    }
+
+    // Warm up connections and the page cache.
+    let (c, u) = (client.clone(), format!("{base}/healthz"));
+    let _ = measure(
+        &Args {
+            seconds: 1,
+            ..clone_args(&args)
+        },
+        move |_| c.get(&u),
+    )
+    .await;
+
+    let (c, u) = (client.clone(), format!("{base}/healthz"));
+    let health = measure(&args, move |_| c.get(&u)).await;
+    print("/healthz", &health);
+
+    let run = std::process::id();
+    let (c, u) = (client.clone(), format!("{base}/api/webhooks/facebook"));
+    let ingest = measure(&args, move |i| {
+        let ev = message_event(10_000 + i % 5_000, &format!("m_{run}_{i}"), 1_767_000_000_000 + i as i64);
+        let body = serde_json::to_vec(&json!({"object": "page", "entry": [{"id": PAGE, "time": 1767000000000i64, "messaging": [ev]}]})).unwrap();
+        webhook(&c, &u, body)
+    })
+    .await;
+    print("ingest", &ingest);
+    let (now, peak) = rss(pid);
+    println!("ingest/healthz ratio {:.2}", ingest.rate / health.rate);
+    println!("server memory: RSS {now:.1} MiB, peak RSS {peak:.1} MiB");
+    let stored = count_messages(&dir);
+    println!(
+        "messages stored: {stored} (acknowledged: {})",
+        ingest.requests - ingest.errors
+    );
+}
+
+fn clone_args(a: &Args) -> Args {
+    Args {
+        connections: a.connections,
+        seconds: a.seconds,
+        rate: a.rate,
+        bin: a.bin.clone(),
+        seed_messages: a.seed_messages,
+        seed_conversations: a.seed_conversations,
+        data: a.data.clone(),
+    }
+}
+
+fn count_messages(dir: &std::path::Path) -> i64 {
+    rusqlite::Connection::open(dir.join("helpstack-data/helpstack.db"))
+        .and_then(|c| c.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0)))
+        .unwrap_or(-1)
+}
+
+/// Seeds `seed_messages` messages over `seed_conversations` conversations with batched
+/// webhooks (100 events a body), then times inbox and thread reads.
+async fn seed_and_read(args: &Args, client: &reqwest::Client, base: &str, pid: u32) {
+    let have = count_messages(&args.data.clone().unwrap_or_default());
+    let url = format!("{base}/api/webhooks/facebook");
+    let total = args.seed_messages;
+    if have < total as i64 {
+        let started = Instant::now();
+        let per_body = 100u64;
+        let bodies = total / per_body;
+        let next = Arc::new(AtomicU64::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let (client, url, next) = (client.clone(), url.clone(), next.clone());
+            let convs = args.seed_conversations;
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let b = next.fetch_add(1, Ordering::Relaxed);
+                    if b >= bodies {
+                        break;
+                    }
+                    let entries: Vec<_> = (0..per_body)
+                        .map(|k| {
+                            let i = b * per_body + k;
+                            let ev = message_event(
+                                100_000 + i % convs,
+                                &format!("m_seed_{i}"),
+                                1_700_000_000_000 + i as i64 * 10,
+                            );
+                            json!({"id": PAGE, "time": 1700000000000i64, "messaging": [ev]})
+                        })
+                        .collect();
+                    let body =
+                        serde_json::to_vec(&json!({"object": "page", "entry": entries})).unwrap();
+                    let r = webhook(&client, &url, body).send().await.unwrap();
+                    assert!(r.status().is_success(), "seed failed: {}", r.status());
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "seeded {total} messages in {secs:.1} s ({:.0} messages/s)",
+            total as f64 / secs
+        );
+    }
+    // Log in with a password we set directly (the admin command works on the database).
+    let password = "loadgen-password";
+    let dir = args.data.clone().unwrap_or_default();
+    let conn = rusqlite::Connection::open(dir.join("helpstack-data/helpstack.db")).unwrap();
+    conn.execute(
+        "UPDATE admins SET password_hash = ?1",
+        [helpstack::auth::hash_password(password)],
+    )
+    .unwrap();
+    let resp = client
+        .post(format!("{base}/api/session"))
+        .json(&json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = resp.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let msgs: i64 = conn
+        .query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+        .unwrap();
+    let convs: i64 = conn
+        .query_row("SELECT COUNT(*) FROM conversations", [], |r| r.get(0))
+        .unwrap();
+    println!("database: {msgs} messages in {convs} conversations");
+
+    // Cursors deep in the inbox, and conversation ids to open.
+    let deep: (i64, i64) = conn
+        .query_row("SELECT last_message_at, id FROM conversations ORDER BY last_message_at DESC, id DESC LIMIT 1 OFFSET ?1", [convs / 2], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    let read_args = Args {
+        connections: 1,
+        seconds: args.seconds.min(5),
+        ..clone_args(args)
+    };
+    let cases: Vec<(&str, String)> = vec![
+        ("inbox p1", format!("{base}/api/conversations?limit=50")),
+        (
+            "inbox deep",
+            format!(
+                "{base}/api/conversations?limit=50&cursor={}_{}",
+                deep.0, deep.1
+            ),
+        ),
+        (
+            "inbox ch",
+            format!("{base}/api/conversations?limit=50&channel_id=1&status=open"),
+        ),
+    ];
+    for (name, url) in cases {
+        let (c, ck) = (client.clone(), cookie.clone());
+        let r = measure(&read_args, move |_| c.get(&url).header("cookie", &ck)).await;
+        print(name, &r);
+    }
+    let (c, ck, b) = (client.clone(), cookie.clone(), base.to_string());
+    let n = convs.max(1) as u64;
+    let r = measure(&read_args, move |i| {
+        let id = 1 + (i * 7919) % n;
+        c.get(format!("{b}/api/conversations/{id}/messages?limit=50"))
+            .header("cookie", &ck)
+    })
+    .await;
+    print("thread", &r);
+    let (now, peak) = rss(pid);
+    println!("server memory: RSS {now:.1} MiB, peak RSS {peak:.1} MiB");
+}
