@@ -44,8 +44,6 @@ CREATE TABLE conversations (
     unread_count         INTEGER NOT NULL DEFAULT 0,
     last_message_at      INTEGER NOT NULL DEFAULT 0,
     last_message_preview TEXT,
-    delivered_watermark  INTEGER NOT NULL DEFAULT 0, -- Messenger: outbound up to here delivered
-    read_watermark       INTEGER NOT NULL DEFAULT 0, -- Messenger: outbound up to here read
     created_at           INTEGER NOT NULL,
     updated_at           INTEGER NOT NULL,
     UNIQUE (channel_id, contact_id)
@@ -88,6 +86,16 @@ CREATE TABLE message_receipts (
     error_title TEXT,
     updated_at  INTEGER NOT NULL,
     PRIMARY KEY (channel_id, external_id)
+) WITHOUT ROWID;
+
+-- Messenger receipts say "every outbound message up to this time": kept per customer,
+-- not per conversation, because a receipt can arrive before the conversation exists.
+CREATE TABLE receipt_watermarks (
+    channel_id  INTEGER NOT NULL REFERENCES channels (id) ON DELETE CASCADE,
+    contact     TEXT    NOT NULL,     -- the customer's external id
+    delivered   INTEGER NOT NULL DEFAULT 0,
+    read        INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (channel_id, contact)
 ) WITHOUT ROWID;
 
 -- Edits, newest num_edit wins; the original text stays on the message.

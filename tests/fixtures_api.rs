@@ -448,11 +448,12 @@ async fn facebook_fixtures_read_back_exactly() {
         .await;
     assert_eq!(first["direction"], "outbound");
     assert_eq!(first["text"], "Hello from the page");
-    // PRODUCT BUG: a Messenger read (or delivery) watermark that arrives before the
-    // customer has any conversation is dropped (src/store/ingest.rs `apply_watermark`
-    // returns early when no conversation exists), so this echo, which the watermark
-    // covers, reads back as "sent" instead of "read". Re-enable when fixed.
-    // assert_eq!(first["status"], "read", "a read watermark that came first still applies");
+    // A read watermark that arrives before the customer has any conversation still
+    // applies once the covered echo shows up.
+    assert_eq!(
+        first["status"], "read",
+        "a read watermark that came first still applies"
+    );
 
     // Everything, exactly.
     let convs = run.conversations(&cookie).await;

@@ -197,12 +197,17 @@ pub async fn events(
     _s: AdminSession,
     Query(q): Query<EventsQuery>,
     state: Data<&Arc<AppState>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<poem::Response, ApiError> {
     let after = q.after.unwrap_or(0).max(0);
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000) as usize;
     let c = state.bus.after(after, limit);
-    let events: Vec<&crate::live::LiveEvent> = c.events.iter().map(|e| &**e).collect();
-    Ok(Json(
-        json!({ "events": events, "latest": c.latest, "gap": c.gap }),
-    ))
+    let body = format!(
+        r#"{{"events":{},"latest":{},"gap":{}}}"#,
+        crate::live::json_array(&c.events),
+        c.latest,
+        c.gap
+    );
+    Ok(poem::Response::builder()
+        .content_type("application/json")
+        .body(body))
 }

@@ -10,7 +10,6 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -19,26 +18,42 @@ use crate::store::change::Change;
 /// Events kept for catch-up.
 pub const RING_CAPACITY: usize = 10_000;
 
-/// A numbered change. Serializes as `{"seq", "type", ...data}`.
+/// A numbered change, serialized once as `{"seq", "type", ...data}`: the same text
+/// goes to every WebSocket and to catch-up requests, and a string costs a fraction of
+/// the memory of a JSON tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveEvent {
     pub seq: i64,
     pub kind: &'static str,
-    pub data: Value,
+    pub json: Box<str>,
 }
 
-impl Serialize for LiveEvent {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut obj = serde_json::Map::new();
-        obj.insert("seq".into(), Value::from(self.seq));
-        obj.insert("type".into(), Value::from(self.kind));
-        if let Value::Object(map) = &self.data {
-            for (k, v) in map {
-                obj.insert(k.clone(), v.clone());
-            }
+fn serialize(seq: i64, kind: &'static str, data: Value) -> Box<str> {
+    let mut obj = match data {
+        Value::Object(map) => map,
+        other => {
+            let mut m = serde_json::Map::new();
+            m.insert("data".into(), other);
+            m
         }
-        obj.serialize(s)
+    };
+    obj.insert("seq".into(), Value::from(seq));
+    obj.insert("type".into(), Value::from(kind));
+    Value::Object(obj).to_string().into_boxed_str()
+}
+
+/// Joins serialized events into a JSON array.
+pub fn json_array(events: &[Arc<LiveEvent>]) -> String {
+    let mut out = String::with_capacity(events.iter().map(|e| e.json.len() + 1).sum::<usize>() + 2);
+    out.push('[');
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&e.json);
     }
+    out.push(']');
+    out
 }
 
 struct Ring {
@@ -91,10 +106,11 @@ impl Bus {
         // Numbering and sending under one lock keeps subscribers' order equal to seq order.
         let mut ring = self.ring.lock().expect("bus lock poisoned");
         for c in changes {
+            let seq = ring.next;
             let ev = Arc::new(LiveEvent {
-                seq: ring.next,
+                seq,
                 kind: c.kind,
-                data: c.data,
+                json: serialize(seq, c.kind, c.data),
             });
             ring.next += 1;
             if ring.events.len() == RING_CAPACITY {
@@ -174,7 +190,9 @@ mod tests {
         let c = bus.after(0, 10);
         assert!(c.gap);
         assert_eq!(c.events[0].seq, 5);
-        let json = serde_json::to_value(&*c.events[0]).unwrap();
+        let json: Value = serde_json::from_str(&c.events[0].json).unwrap();
         assert_eq!(json, json!({"seq": 5, "type": "message.created", "n": 5}));
+        let arr: Value = serde_json::from_str(&json_array(&c.events[..2])).unwrap();
+        assert_eq!(arr[1]["seq"], 6);
     }
 }

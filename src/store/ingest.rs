@@ -5,7 +5,7 @@
 //! (`ON CONFLICT DO NOTHING`) and overlays only move forward. A redelivered body
 //! changes nothing and publishes nothing.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use super::change::{Change, change};
@@ -81,34 +81,40 @@ struct ContactRow {
 
 fn upsert_contact(conn: &Connection, channel_id: i64, c: &ContactRef) -> Result<ContactRow> {
     let now = now_ms();
-    let created = conn
+    // Select first: the contact almost always exists, and one indexed read is cheaper
+    // than an INSERT that conflicts.
+    let existing: Option<(i64, Option<String>, Option<String>, Option<String>)> = conn
         .prepare_cached(
-            "INSERT INTO contacts (channel_id, external_id, name, username, phone, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) ON CONFLICT (channel_id, external_id) DO NOTHING",
+            "SELECT id, name, username, phone FROM contacts WHERE channel_id = ?1 AND external_id = ?2",
         )?
-        .execute(params![channel_id, c.external_id, c.name, c.username, c.phone, now])?
-        == 1;
-    if created {
+        .query_row(params![channel_id, c.external_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()?;
+    let Some((id, name, username, phone)) = existing else {
+        conn.prepare_cached(
+            "INSERT INTO contacts (channel_id, external_id, name, username, phone, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )?
+        .execute(params![channel_id, c.external_id, c.name, c.username, c.phone, now])?;
         return Ok(ContactRow {
             id: conn.last_insert_rowid(),
-            created,
+            created: true,
             updated: false,
         });
-    }
-    let id: i64 = conn
-        .prepare_cached("SELECT id FROM contacts WHERE channel_id = ?1 AND external_id = ?2")?
-        .query_row(params![channel_id, c.external_id], |r| r.get(0))?;
+    };
     // WhatsApp sends the display name with every message: keep the newest, but only
     // write (and publish) when it actually changed.
-    let updated = conn
-        .prepare_cached(
+    let differs = |new: &Option<String>, old: &Option<String>| new.is_some() && new != old;
+    let updated =
+        differs(&c.name, &name) || differs(&c.username, &username) || differs(&c.phone, &phone);
+    if updated {
+        conn.prepare_cached(
             "UPDATE contacts SET name = COALESCE(?2, name), username = COALESCE(?3, username),
-                    phone = COALESCE(?4, phone), updated_at = ?5
-             WHERE id = ?1 AND (name IS NOT COALESCE(?2, name)
-                   OR username IS NOT COALESCE(?3, username) OR phone IS NOT COALESCE(?4, phone))",
+                    phone = COALESCE(?4, phone), updated_at = ?5 WHERE id = ?1",
         )?
-        .execute(params![id, c.name, c.username, c.phone, now])?
-        == 1;
+        .execute(params![id, c.name, c.username, c.phone, now])?;
+    }
     Ok(ContactRow {
         id,
         created: false,
@@ -117,15 +123,19 @@ fn upsert_contact(conn: &Connection, channel_id: i64, c: &ContactRef) -> Result<
 }
 
 fn conversation_id(conn: &Connection, channel_id: i64, contact_id: i64) -> Result<i64> {
-    let now = now_ms();
+    let existing = conn
+        .prepare_cached("SELECT id FROM conversations WHERE channel_id = ?1 AND contact_id = ?2")?
+        .query_row(params![channel_id, contact_id], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
     conn.prepare_cached(
         "INSERT INTO conversations (channel_id, contact_id, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?3) ON CONFLICT (channel_id, contact_id) DO NOTHING",
+         VALUES (?1, ?2, ?3, ?3)",
     )?
-    .execute(params![channel_id, contact_id, now])?;
-    Ok(conn
-        .prepare_cached("SELECT id FROM conversations WHERE channel_id = ?1 AND contact_id = ?2")?
-        .query_row(params![channel_id, contact_id], |r| r.get(0))?)
+    .execute(params![channel_id, contact_id, now_ms()])?;
+    Ok(conn.last_insert_rowid())
 }
 
 fn apply_message(
@@ -165,7 +175,8 @@ fn apply_message(
     let inbound = m.direction == Direction::Inbound;
     conn.prepare_cached(
         "UPDATE conversations SET
-            unread_count = CASE WHEN ?2 THEN unread_count + 1 ELSE 0 END,
+            unread_count = CASE WHEN ?2 THEN unread_count + 1
+                                WHEN ?3 >= last_message_at THEN 0 ELSE unread_count END,
             status = CASE WHEN ?2 THEN 'open' ELSE status END,
             last_message_preview = CASE WHEN ?3 >= last_message_at THEN ?4 ELSE last_message_preview END,
             last_message_at = MAX(last_message_at, ?3),
@@ -247,9 +258,11 @@ pub fn queue_job(conn: &Connection, kind: &str, subject_id: i64, now: i64) -> Re
 /// The inbox line for a message: its text, or what it contains.
 fn preview(m: &Message) -> String {
     let text = m.text.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let has_links = m.payload.as_ref().is_some_and(|p| p.get("links").is_some());
     let p = match (text, m.kind) {
         (Some(t), _) => t.to_string(),
-        (None, MessageKind::Text) => String::new(),
+        (None, MessageKind::Text) if has_links => "[link]".to_string(),
+        (None, MessageKind::Text) => "[message]".to_string(),
         (None, kind) => format!("[{}]", kind.as_str()),
     };
     p.chars().take(140).collect()
@@ -340,8 +353,8 @@ fn apply_receipt(
     Ok(changed)
 }
 
-/// Messenger receipts say "everything up to this time": stored on the conversation and
-/// applied when messages are read, so messages that arrive later are covered too.
+/// Messenger receipts say "everything up to this time": kept per customer, so a
+/// receipt that arrives before the conversation exists still applies to it later.
 fn apply_watermark(
     conn: &Connection,
     channel_id: i64,
@@ -350,33 +363,34 @@ fn apply_watermark(
     mark: i64,
     live: &mut Vec<Change>,
 ) -> Result<bool> {
-    let column = match status {
-        DeliveryStatus::Delivered => "delivered_watermark",
-        DeliveryStatus::Read => "read_watermark",
+    let (delivered, read) = match status {
+        DeliveryStatus::Delivered => (mark, 0),
+        DeliveryStatus::Read => (0, mark),
         _ => return Ok(false),
     };
-    let conv: Option<i64> = rusqlite::OptionalExtension::optional(
-        conn.prepare_cached(
-            "SELECT c.id FROM conversations c JOIN contacts ct ON ct.id = c.contact_id
-             WHERE c.channel_id = ?1 AND ct.external_id = ?2",
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO receipt_watermarks (channel_id, contact, delivered, read)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (channel_id, contact) DO UPDATE SET
+                delivered = MAX(delivered, excluded.delivered), read = MAX(read, excluded.read)
+             WHERE excluded.delivered > delivered OR excluded.read > read",
         )?
-        .query_row(params![channel_id, contact], |r| r.get(0)),
-    )?;
-    let Some(conv) = conv else { return Ok(false) };
-    let n = conn.execute(
-        &format!("UPDATE conversations SET {column} = ?2 WHERE id = ?1 AND {column} < ?2"),
-        params![conv, mark],
-    )?;
+        .execute(params![channel_id, contact, delivered, read])?;
     if n == 0 {
         return Ok(false);
     }
-    // Publish the outbound messages the watermark newly covers, so ticks update live.
+    // Publish the outbound messages the watermark covers, so ticks update live.
     let ids: Vec<i64> = conn
         .prepare_cached(
-            "SELECT id FROM messages WHERE conversation_id = ?1 AND direction = 'outbound'
-             AND sent_at <= ?2 ORDER BY sent_at DESC LIMIT 50",
+            "SELECT m.id FROM messages m
+             JOIN conversations c ON c.id = m.conversation_id
+             JOIN contacts ct ON ct.id = c.contact_id
+             WHERE c.channel_id = ?1 AND ct.external_id = ?2 AND m.direction = 'outbound'
+               AND m.sent_at <= ?3
+             ORDER BY m.sent_at DESC LIMIT 50",
         )?
-        .query_map(params![conv, mark], |r| r.get(0))?
+        .query_map(params![channel_id, contact, mark], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for id in ids {
         if let Some(view) = message::get(conn, id)? {

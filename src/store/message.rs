@@ -142,7 +142,12 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<MessageView>> {
         .optional()?;
     match row {
         Some(row) => {
-            let (marks, _) = watermarks(conn, row.conversation_id)?;
+            // Watermarks only matter for outbound messages.
+            let marks = if row.direction == "outbound" {
+                watermarks(conn, row.conversation_id)?.0
+            } else {
+                (0, 0)
+            };
             Ok(Some(view(conn, row, marks)?))
         }
         None => Ok(None),
@@ -165,11 +170,14 @@ pub fn find_by_external(
         .optional()?)
 }
 
-/// (delivered, read) watermarks of a conversation, and whether it exists.
+/// (delivered, read) watermarks of a conversation's customer, and whether any exist.
 fn watermarks(conn: &Connection, conversation_id: i64) -> Result<((i64, i64), bool)> {
     let w = conn
         .prepare_cached(
-            "SELECT delivered_watermark, read_watermark FROM conversations WHERE id = ?1",
+            "SELECT w.delivered, w.read FROM conversations c
+             JOIN contacts ct ON ct.id = c.contact_id
+             JOIN receipt_watermarks w ON w.channel_id = c.channel_id AND w.contact = ct.external_id
+             WHERE c.id = ?1",
         )?
         .query_row([conversation_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
@@ -178,27 +186,42 @@ fn watermarks(conn: &Connection, conversation_id: i64) -> Result<((i64, i64), bo
 
 fn view(conn: &Connection, row: Row, (delivered, read): (i64, i64)) -> Result<MessageView> {
     let key = params![row.channel_id, row.external_id];
-    let receipt: Option<(i64, Option<i64>, Option<String>)> = conn
+    // One probe for all overlays: most messages have none, so the lists below are
+    // read only when something is there.
+    let (receipt, has_edits, deleted, has_reactions): (
+        Option<(i64, Option<i64>, Option<String>)>,
+        bool,
+        bool,
+        bool,
+    ) = conn
         .prepare_cached(
-            "SELECT rank, error_code, error_title FROM message_receipts
-             WHERE channel_id = ?1 AND external_id = ?2",
+            "SELECT r.rank, r.error_code, r.error_title,
+                    EXISTS (SELECT 1 FROM message_edits e WHERE e.channel_id = ?1 AND e.external_id = ?2),
+                    EXISTS (SELECT 1 FROM message_deletions d WHERE d.channel_id = ?1 AND d.external_id = ?2),
+                    EXISTS (SELECT 1 FROM reactions x WHERE x.channel_id = ?1 AND x.external_id = ?2 AND x.removed = 0)
+             FROM (SELECT 1) LEFT JOIN message_receipts r ON r.channel_id = ?1 AND r.external_id = ?2",
         )?
-        .query_row(key, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
-    let mut edits: Vec<Option<String>> = conn
-        .prepare_cached(
+        .query_row(key, |r| {
+            let rank: Option<i64> = r.get(0)?;
+            Ok((
+                rank.map(|k| (k, r.get(1).ok().flatten(), r.get(2).ok().flatten())),
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?;
+    let mut edits: Vec<Option<String>> = if has_edits {
+        conn.prepare_cached(
             "SELECT text FROM message_edits WHERE channel_id = ?1 AND external_id = ?2
              ORDER BY num_edit",
         )?
         .query_map(key, |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    let deleted: bool = conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM message_deletions WHERE channel_id = ?1 AND external_id = ?2)",
-        )?
-        .query_row(key, |r| r.get(0))?;
-    let reactions = conn
-        .prepare_cached(
+        .collect::<rusqlite::Result<_>>()?
+    } else {
+        Vec::new()
+    };
+    let reactions = if has_reactions {
+        conn.prepare_cached(
             "SELECT reactor, emoji, reaction FROM reactions
              WHERE channel_id = ?1 AND external_id = ?2 AND removed = 0 ORDER BY reacted_at",
         )?
@@ -209,7 +232,10 @@ fn view(conn: &Connection, row: Row, (delivered, read): (i64, i64)) -> Result<Me
                 reaction: r.get(2)?,
             })
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<rusqlite::Result<_>>()?
+    } else {
+        Vec::new()
+    };
     let attachments = attachments_of(conn, row.id)?;
 
     let (status, error) = if row.direction == "outbound" {
