@@ -286,15 +286,23 @@ fn pending_media(kind: &str, mime: &str, filename: Option<&str>) -> Value {
 fn strip(conversation_id: i64, m: &Value) -> Value {
     let mut m = m.clone();
     let obj = m.as_object_mut().unwrap();
-    assert!(obj.remove("id").is_some_and(|id| id.is_i64()), "message id");
+    let message_id = obj.remove("id").and_then(|id| id.as_i64());
+    assert!(message_id.is_some(), "message id");
     assert_eq!(
         obj.remove("conversation_id").unwrap().as_i64(),
         Some(conversation_id)
     );
     if let Some(Value::Array(list)) = obj.get_mut("attachments") {
         for a in list {
-            let id = a.as_object_mut().unwrap().remove("id");
-            assert!(id.is_some_and(|id| id.is_i64()), "attachment id");
+            let a = a.as_object_mut().unwrap();
+            assert!(
+                a.remove("id").is_some_and(|id| id.is_i64()),
+                "attachment id"
+            );
+            assert_eq!(
+                a.remove("message_id").and_then(|id| id.as_i64()),
+                message_id
+            );
         }
     }
     m

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::AdminSession;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::change::change;
+use crate::store::change::Change;
 use crate::store::{channel, conversation, message};
 
 const DEFAULT_LIMIT: i64 = 50;
@@ -169,11 +169,7 @@ async fn update_conversation(
             }
             let mut live = Vec::new();
             if apply(&tx)? {
-                let view = conversation::get(&tx, id)?;
-                live.push(change(
-                    "conversation.updated",
-                    json!({ "conversation": view }),
-                ));
+                live.push(Change::conversation_updated(id));
             }
             let view = conversation::get(&tx, id)?;
             tx.commit()?;
@@ -201,11 +197,14 @@ pub async fn events(
     let after = q.after.unwrap_or(0).max(0);
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000) as usize;
     let c = state.bus.after(after, limit);
+    let events = c.events;
+    let array = state
+        .db
+        .call(move |conn| crate::live::render_array(conn, &events))
+        .await?;
     let body = format!(
-        r#"{{"events":{},"latest":{},"gap":{}}}"#,
-        crate::live::json_array(&c.events),
-        c.latest,
-        c.gap
+        r#"{{"events":{array},"latest":{},"gap":{}}}"#,
+        c.latest, c.gap
     );
     Ok(poem::Response::builder()
         .content_type("application/json")

@@ -1,31 +1,51 @@
-//! The in-process event bus: changes are numbered and published after their transaction
-//! commits, fanned out to every dashboard WebSocket, and kept in a ring so a page that
-//! reconnects can catch up (`/api/events?after=SEQ`).
+//! The in-process event bus: committed changes are numbered, fanned out to every
+//! dashboard WebSocket, and kept in a ring so a page that reconnects can catch up
+//! (`/api/events?after=SEQ`).
 //!
-//! The ring lives in memory rather than in SQLite: persisting every event doubled the
-//! write volume of the ingest path. Sequence numbers start from the start time
-//! (milliseconds × 1000), so they keep increasing across restarts; a page whose last
-//! seen number predates the ring sees a gap and refetches everything.
+//! The writer publishes only what changed (type and id). The JSON is rendered from the
+//! database by the first consumer of each event and cached in it, so the ingest writer
+//! never builds views, and nothing is rendered while no dashboard listens.
+//!
+//! Sequence numbers start from the start time (milliseconds × 1000), so they keep
+//! increasing across restarts; a page whose last number predates the ring (or this
+//! process) is told there is a gap and refetches everything.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use rusqlite::Connection;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::store::change::Change;
+use crate::store::change::{self, Change};
 
 /// Events kept for catch-up.
 pub const RING_CAPACITY: usize = 10_000;
 
-/// A numbered change, serialized once as `{"seq", "type", ...data}`: the same text
-/// goes to every WebSocket and to catch-up requests, and a string costs a fraction of
-/// the memory of a JSON tree.
-#[derive(Debug, Clone, PartialEq)]
+/// A numbered change.
+#[derive(Debug)]
 pub struct LiveEvent {
     pub seq: i64,
-    pub kind: &'static str,
-    pub json: Box<str>,
+    pub change: Change,
+    json: OnceLock<Box<str>>,
+}
+
+impl LiveEvent {
+    /// The serialized event `{"seq", "type", ...data}`, once rendered.
+    pub fn json(&self) -> Option<&str> {
+        self.json.get().map(|s| &**s)
+    }
+
+    /// Renders the event from the database unless already rendered.
+    pub fn render(&self, conn: &Connection) -> crate::store::Result<&str> {
+        if let Some(s) = self.json.get() {
+            return Ok(s);
+        }
+        let data = change::render(conn, &self.change)?;
+        Ok(self
+            .json
+            .get_or_init(|| serialize(self.seq, self.change.kind, data)))
+    }
 }
 
 fn serialize(seq: i64, kind: &'static str, data: Value) -> Box<str> {
@@ -42,18 +62,17 @@ fn serialize(seq: i64, kind: &'static str, data: Value) -> Box<str> {
     Value::Object(obj).to_string().into_boxed_str()
 }
 
-/// Joins serialized events into a JSON array.
-pub fn json_array(events: &[Arc<LiveEvent>]) -> String {
-    let mut out = String::with_capacity(events.iter().map(|e| e.json.len() + 1).sum::<usize>() + 2);
-    out.push('[');
+/// Renders events (those not yet rendered) and joins them into a JSON array.
+pub fn render_array(conn: &Connection, events: &[Arc<LiveEvent>]) -> crate::store::Result<String> {
+    let mut out = String::from("[");
     for (i, e) in events.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&e.json);
+        out.push_str(e.render(conn)?);
     }
     out.push(']');
-    out
+    Ok(out)
 }
 
 struct Ring {
@@ -73,16 +92,16 @@ pub struct Bus {
 #[derive(Debug)]
 pub struct CatchUp {
     pub events: Vec<Arc<LiveEvent>>,
-    /// Newest sequence number published so far (or the start value).
+    /// Newest sequence number published so far (or the one before the first).
     pub latest: i64,
-    /// Events after the requested one are no longer (or were never) all in the ring.
+    /// Events after the requested one are not all in the ring any more.
     pub gap: bool,
 }
 
 impl Bus {
     /// Creates a bus numbering from `first_seq`.
     pub fn new(first_seq: i64) -> Self {
-        let (tx, _) = broadcast::channel(1024);
+        let (tx, _) = broadcast::channel(4096);
         Self {
             tx,
             ring: Arc::new(Mutex::new(Ring {
@@ -105,12 +124,11 @@ impl Bus {
         }
         // Numbering and sending under one lock keeps subscribers' order equal to seq order.
         let mut ring = self.ring.lock().expect("bus lock poisoned");
-        for c in changes {
-            let seq = ring.next;
+        for change in changes {
             let ev = Arc::new(LiveEvent {
-                seq,
-                kind: c.kind,
-                json: serialize(seq, c.kind, c.data),
+                seq: ring.next,
+                change,
+                json: OnceLock::new(),
             });
             ring.next += 1;
             if ring.events.len() == RING_CAPACITY {
@@ -131,13 +149,18 @@ impl Bus {
         self.tx.receiver_count()
     }
 
+    /// The newest sequence number published (or the one before the first).
+    pub fn latest(&self) -> i64 {
+        self.ring.lock().expect("bus lock poisoned").next - 1
+    }
+
     /// Returns up to `limit` events after `after`, and whether some are missing.
     pub fn after(&self, after: i64, limit: usize) -> CatchUp {
         let ring = self.ring.lock().expect("bus lock poisoned");
         let latest = ring.next - 1;
         let oldest = ring.events.front().map(|e| e.seq).unwrap_or(ring.next);
-        // Missing: the page's last event is older than what we still hold (or is from a
-        // previous process, whose numbers are below our first one).
+        // Missing: the page's last event is older than what we still hold (or comes from
+        // a previous process, whose numbers are below our first one).
         let gap = after < latest && (after + 1 < oldest || after < self.first_seq - 1);
         let events = ring
             .events
@@ -157,16 +180,11 @@ impl Bus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn ch(n: i64) -> Change {
-        crate::store::change::change("message.created", json!({ "n": n }))
-    }
 
     #[test]
     fn numbers_in_order_and_catches_up() {
         let bus = Bus::new(100);
-        bus.publish(vec![ch(1), ch(2), ch(3)]);
+        bus.publish((1..=3).map(Change::message_created).collect());
         let c = bus.after(100, 10);
         assert_eq!(
             c.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
@@ -186,13 +204,27 @@ mod tests {
     #[test]
     fn ring_drops_the_oldest_and_reports_the_gap() {
         let bus = Bus::new(0);
-        bus.publish((0..(RING_CAPACITY as i64 + 5)).map(ch).collect());
+        bus.publish(
+            (0..(RING_CAPACITY as i64 + 5))
+                .map(Change::message_created)
+                .collect(),
+        );
         let c = bus.after(0, 10);
         assert!(c.gap);
         assert_eq!(c.events[0].seq, 5);
-        let json: Value = serde_json::from_str(&c.events[0].json).unwrap();
-        assert_eq!(json, json!({"seq": 5, "type": "message.created", "n": 5}));
-        let arr: Value = serde_json::from_str(&json_array(&c.events[..2])).unwrap();
-        assert_eq!(arr[1]["seq"], 6);
+    }
+
+    #[test]
+    fn renders_once_from_the_database() {
+        let conn = crate::store::memory();
+        let bus = Bus::new(7);
+        bus.publish(vec![Change::message_created(42)]);
+        let c = bus.after(0, 10);
+        assert!(c.events[0].json().is_none());
+        let arr: Value = serde_json::from_str(&render_array(&conn, &c.events).unwrap()).unwrap();
+        assert_eq!(arr[0]["seq"], 7);
+        assert_eq!(arr[0]["type"], "message.created");
+        assert!(arr[0]["message"].is_null(), "a missing row renders as null");
+        assert!(c.events[0].json().is_some());
     }
 }

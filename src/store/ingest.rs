@@ -6,10 +6,10 @@
 //! changes nothing and publishes nothing.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::change::{Change, change};
-use super::{Result, channel, conversation, message, now_ms};
+use super::change::Change;
+use super::{Result, channel, message, now_ms};
 use crate::model::{
     Batch, ContactRef, DeliveryStatus, Direction, Event, EventKind, MediaSource, Message,
     MessageKind, Provider, Reaction, Receipt,
@@ -190,12 +190,10 @@ fn apply_message(
         queue_job(conn, "fetch_profile", contact.id, now)?;
     }
     if contact.updated || contact.created {
-        publish_contact(conn, contact.id, live)?;
+        live.push(Change::contact_updated(contact.id));
     }
-    if let Some(view) = message::get(conn, message_id)? {
-        live.push(change("message.created", json!({ "message": view })));
-    }
-    publish_conversation(conn, conv, live)?;
+    live.push(Change::message_created(message_id));
+    live.push(Change::conversation_updated(conv));
     Ok(true)
 }
 
@@ -268,38 +266,6 @@ fn preview(m: &Message) -> String {
     p.chars().take(140).collect()
 }
 
-fn publish_conversation(conn: &Connection, id: i64, live: &mut Vec<Change>) -> Result<()> {
-    if let Some(view) = conversation::get(conn, id)? {
-        live.push(change(
-            "conversation.updated",
-            json!({ "conversation": view }),
-        ));
-    }
-    Ok(())
-}
-
-/// Publishes a contact's current state (also used by the profile job).
-pub fn publish_contact(conn: &Connection, id: i64, live: &mut Vec<Change>) -> Result<()> {
-    let contact = conn
-        .prepare_cached(
-            "SELECT id, channel_id, external_id, name, username, phone, avatar_sha256 FROM contacts WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
-            let avatar: Option<String> = r.get(6)?;
-            Ok(json!({
-                "id": r.get::<_, i64>(0)?,
-                "channel_id": r.get::<_, i64>(1)?,
-                "external_id": r.get::<_, String>(2)?,
-                "name": r.get::<_, Option<String>>(3)?,
-                "username": r.get::<_, Option<String>>(4)?,
-                "phone": r.get::<_, Option<String>>(5)?,
-                "avatar_url": avatar.map(|_| format!("/api/contacts/{id}/avatar")),
-            }))
-        })?;
-    live.push(change("contact.updated", json!({ "contact": contact })));
-    Ok(())
-}
-
 /// Publishes a message's current state if it exists.
 pub fn publish_message(
     conn: &Connection,
@@ -307,10 +273,8 @@ pub fn publish_message(
     external_id: &str,
     live: &mut Vec<Change>,
 ) -> Result<()> {
-    if let Some((id, _)) = message::find_by_external(conn, channel_id, external_id)?
-        && let Some(view) = message::get(conn, id)?
-    {
-        live.push(change("message.updated", json!({ "message": view })));
+    if let Some((id, _)) = message::find_by_external(conn, channel_id, external_id)? {
+        live.push(Change::message_updated(id));
     }
     Ok(())
 }
@@ -392,11 +356,7 @@ fn apply_watermark(
         )?
         .query_map(params![channel_id, contact, mark], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    for id in ids {
-        if let Some(view) = message::get(conn, id)? {
-            live.push(change("message.updated", json!({ "message": view })));
-        }
-    }
+    live.extend(ids.into_iter().map(Change::message_updated));
     Ok(true)
 }
 

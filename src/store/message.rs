@@ -53,6 +53,7 @@ pub struct ReactionView {
 #[derive(Debug, Clone, Serialize)]
 pub struct AttachmentView {
     pub id: i64,
+    pub message_id: i64,
     pub kind: String,
     pub mime_type: Option<String>,
     pub size: Option<i64>,
@@ -302,26 +303,40 @@ fn outbound_status(
 /// Lists a message's attachments in order.
 pub fn attachments_of(conn: &Connection, message_id: i64) -> Result<Vec<AttachmentView>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, kind, mime_type, size, sha256, filename, status, error, source_url
+        "SELECT id, kind, mime_type, size, sha256, filename, status, error, source_url, message_id
          FROM attachments WHERE message_id = ?1 ORDER BY position",
     )?;
-    let rows = stmt.query_map([message_id], |r| {
-        let id: i64 = r.get(0)?;
-        let status: String = r.get(6)?;
-        Ok(AttachmentView {
-            id,
-            kind: r.get(1)?,
-            mime_type: r.get(2)?,
-            size: r.get(3)?,
-            sha256: r.get(4)?,
-            filename: r.get(5)?,
-            url: (status == "stored").then(|| format!("/api/attachments/{id}")),
-            status,
-            error: r.get(7)?,
-            source_url: r.get(8)?,
-        })
-    })?;
+    let rows = stmt.query_map([message_id], attachment_row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Fetches one attachment view.
+pub fn attachment(conn: &Connection, id: i64) -> Result<Option<AttachmentView>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, kind, mime_type, size, sha256, filename, status, error, source_url, message_id
+             FROM attachments WHERE id = ?1",
+        )?
+        .query_row([id], attachment_row)
+        .optional()?)
+}
+
+fn attachment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttachmentView> {
+    let id: i64 = r.get(0)?;
+    let status: String = r.get(6)?;
+    Ok(AttachmentView {
+        id,
+        kind: r.get(1)?,
+        mime_type: r.get(2)?,
+        size: r.get(3)?,
+        sha256: r.get(4)?,
+        filename: r.get(5)?,
+        url: (status == "stored").then(|| format!("/api/attachments/{id}")),
+        status,
+        error: r.get(7)?,
+        source_url: r.get(8)?,
+        message_id: r.get(9)?,
+    })
 }
 
 #[cfg(test)]
