@@ -79,19 +79,22 @@ struct ContactRow {
     updated: bool,
 }
 
+/// A contact's (name, username, phone).
+type Names = (Option<String>, Option<String>, Option<String>);
+
 fn upsert_contact(conn: &Connection, channel_id: i64, c: &ContactRef) -> Result<ContactRow> {
     let now = now_ms();
     // Select first: the contact almost always exists, and one indexed read is cheaper
     // than an INSERT that conflicts.
-    let existing: Option<(i64, Option<String>, Option<String>, Option<String>)> = conn
+    let existing: Option<(i64, Names)> = conn
         .prepare_cached(
             "SELECT id, name, username, phone FROM contacts WHERE channel_id = ?1 AND external_id = ?2",
         )?
         .query_row(params![channel_id, c.external_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
         })
         .optional()?;
-    let Some((id, name, username, phone)) = existing else {
+    let Some((id, (name, username, phone))) = existing else {
         conn.prepare_cached(
             "INSERT INTO contacts (channel_id, external_id, name, username, phone, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",

@@ -185,16 +185,16 @@ fn watermarks(conn: &Connection, conversation_id: i64) -> Result<((i64, i64), bo
     Ok((w.unwrap_or((0, 0)), w.is_some()))
 }
 
+/// A receipt's (rank, error code, error title).
+type ReceiptRow = (i64, Option<i64>, Option<String>);
+/// (receipt, has edits, deleted, has reactions) of one message.
+type Overlays = (Option<ReceiptRow>, bool, bool, bool);
+
 fn view(conn: &Connection, row: Row, (delivered, read): (i64, i64)) -> Result<MessageView> {
     let key = params![row.channel_id, row.external_id];
     // One probe for all overlays: most messages have none, so the lists below are
     // read only when something is there.
-    let (receipt, has_edits, deleted, has_reactions): (
-        Option<(i64, Option<i64>, Option<String>)>,
-        bool,
-        bool,
-        bool,
-    ) = conn
+    let (receipt, has_edits, deleted, has_reactions): Overlays = conn
         .prepare_cached(
             "SELECT r.rank, r.error_code, r.error_title,
                     EXISTS (SELECT 1 FROM message_edits e WHERE e.channel_id = ?1 AND e.external_id = ?2),
@@ -278,7 +278,7 @@ fn view(conn: &Connection, row: Row, (delivered, read): (i64, i64)) -> Result<Me
 /// and `failed` (terminal) wins over everything.
 fn outbound_status(
     sent_at: i64,
-    receipt: Option<(i64, Option<i64>, Option<String>)>,
+    receipt: Option<ReceiptRow>,
     delivered: i64,
     read: i64,
 ) -> (Option<String>, Option<DeliveryError>) {
