@@ -43,6 +43,7 @@ pub struct FileConfig {
     pub job_workers: Option<usize>,
     pub job_max_attempts: Option<u32>,
     pub max_attachment_bytes: Option<u64>,
+    pub profile_max_age_days: Option<u64>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -78,6 +79,7 @@ pub struct Config {
     pub job_workers: usize,
     pub job_max_attempts: u32,
     pub max_attachment_bytes: u64,
+    pub profile_max_age_days: u64,
 }
 
 /// Verify tokens per provider, after the seed's fallbacks were applied.
@@ -255,6 +257,10 @@ pub fn resolve(
             .max_attachment_bytes
             .unwrap_or(DEFAULT_MAX_ATTACHMENT_BYTES),
     };
+    let profile_max_age_days = match env("HELPSTACK_PROFILE_MAX_AGE_DAYS") {
+        Some(v) => parse_env("HELPSTACK_PROFILE_MAX_AGE_DAYS", &v)?,
+        None => file.profile_max_age_days.unwrap_or(7),
+    };
 
     let config = Config {
         file: file_path,
@@ -273,6 +279,7 @@ pub fn resolve(
         job_workers,
         job_max_attempts,
         max_attachment_bytes,
+        profile_max_age_days,
     };
     validate(&config)?;
     Ok(config)
@@ -314,8 +321,11 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.max_body_bytes < 1024 {
         return Err(invalid("max_body_bytes", "must be at least 1024"));
     }
-    if config.job_workers == 0 || config.job_workers > 64 {
-        return Err(invalid("job_workers", "must be between 1 and 64"));
+    if config.job_workers > 64 {
+        return Err(invalid(
+            "job_workers",
+            "must be between 0 (no background jobs) and 64",
+        ));
     }
     if config.job_max_attempts == 0 {
         return Err(invalid("job_max_attempts", "must be at least 1"));

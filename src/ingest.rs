@@ -70,7 +70,11 @@ pub struct Ingest {
 
 impl Ingest {
     /// Starts the writer thread on its own connection.
-    pub fn start(db: &Db, bus: Bus) -> Result<(Self, std::thread::JoinHandle<()>), StoreError> {
+    pub fn start(
+        db: &Db,
+        bus: Bus,
+        opts: store::ingest::Options,
+    ) -> Result<(Self, std::thread::JoinHandle<()>), StoreError> {
         let conn = db.dedicated()?;
         // Checkpoints run on the maintenance task instead (`store::checkpoint`), so the
         // writer never stalls copying the WAL back into the database.
@@ -78,7 +82,7 @@ impl Ingest {
         let (tx, rx) = mpsc::channel(4096);
         let handle = std::thread::Builder::new()
             .name("ingest-writer".into())
-            .spawn(move || writer_loop(conn, rx, bus))
+            .spawn(move || writer_loop(conn, rx, bus, opts))
             .map_err(|e| StoreError::Join(e.to_string()))?;
         Ok((
             Self {
@@ -145,7 +149,13 @@ impl Ingest {
     }
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Submission>, bus: Bus) {
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Submission>,
+    bus: Bus,
+    opts: store::ingest::Options,
+) {
+    let mut last_checkpoint = std::time::Instant::now();
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -154,7 +164,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Submission>, bus: Bu
                 Err(_) => break,
             }
         }
-        match write_group(&mut conn, &group) {
+        match write_group(&mut conn, &group, &opts) {
             Ok(results) => {
                 for (sub, (stored, live)) in group.into_iter().zip(results) {
                     bus.publish(live);
@@ -168,6 +178,16 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Submission>, bus: Bu
                 }
             }
         }
+        // The maintenance task copies the WAL back in the background, but under a steady
+        // stream of commits it never reaches the end, so the WAL would grow without
+        // bound. Between groups no transaction is open: a passive checkpoint here copies
+        // the few remaining frames, and the next commit starts the WAL over.
+        if last_checkpoint.elapsed() >= std::time::Duration::from_secs(1) {
+            if let Err(e) = store::checkpoint(&conn) {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+            last_checkpoint = std::time::Instant::now();
+        }
     }
 }
 
@@ -179,18 +199,23 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Submission>, bus: Bu
 fn write_group(
     conn: &mut Connection,
     group: &[Submission],
+    opts: &store::ingest::Options,
 ) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
-    match write_all(conn, group) {
+    match write_all(conn, group, opts) {
         Ok(results) => Ok(results),
         Err(e) => {
             tracing::warn!(error = %e, "group write failed; retrying webhook by webhook");
-            write_each(conn, group)
+            write_each(conn, group, opts)
         }
     }
 }
 
-fn apply_one(conn: &Connection, sub: &Submission) -> Result<(Stored, Vec<Change>), StoreError> {
-    let applied = store::ingest::apply(conn, sub.provider, &sub.batch)?;
+fn apply_one(
+    conn: &Connection,
+    sub: &Submission,
+    opts: &store::ingest::Options,
+) -> Result<(Stored, Vec<Change>), StoreError> {
+    let applied = store::ingest::apply(conn, sub.provider, &sub.batch, opts)?;
     let (outcome, reason) = classify(sub.provider, &sub.batch, &applied);
     let id = journal::insert(
         conn,
@@ -208,11 +233,12 @@ fn apply_one(conn: &Connection, sub: &Submission) -> Result<(Stored, Vec<Change>
 fn write_all(
     conn: &mut Connection,
     group: &[Submission],
+    opts: &store::ingest::Options,
 ) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let results = group
         .iter()
-        .map(|sub| apply_one(&tx, sub))
+        .map(|sub| apply_one(&tx, sub, opts))
         .collect::<Result<Vec<_>, _>>()?;
     tx.commit()?;
     Ok(results)
@@ -221,12 +247,13 @@ fn write_all(
 fn write_each(
     conn: &mut Connection,
     group: &[Submission],
+    opts: &store::ingest::Options,
 ) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(group.len());
     for sub in group {
         let sp = tx.savepoint()?;
-        let result = match apply_one(&sp, sub) {
+        let result = match apply_one(&sp, sub, opts) {
             Ok(r) => {
                 sp.commit()?;
                 r

@@ -84,7 +84,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
     let bus = Bus::starting_now();
-    let (ingest, writer) = Ingest::start(&db, bus.clone())?;
+    let opts = store::ingest::Options {
+        profile_max_age_ms: config.profile_max_age_days as i64 * 24 * 3600 * 1000,
+    };
+    let (ingest, writer) = Ingest::start(&db, bus.clone(), opts)?;
+    let workers = start_jobs(&config, &db, &bus)?;
     let config = Arc::new(config);
     let state = Arc::new(AppState::new(
         db.clone(),
@@ -108,11 +112,52 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(10)))
         .await?;
     maintenance.abort();
+    for w in workers {
+        w.abort();
+    }
     tracing::info!("shutting down: draining the writer");
     drop(state);
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the background workers after releasing jobs a previous process had claimed.
+fn start_jobs(
+    config: &Config,
+    db: &Db,
+    bus: &Bus,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    if config.job_workers == 0 {
+        tracing::warn!("job_workers = 0: profiles and attachments are queued but not fetched");
+        return Ok(Vec::new());
+    }
+    let released = store::job::release_all(&*db.conn()?)?;
+    if released > 0 {
+        tracing::info!(
+            jobs = released,
+            "resuming jobs interrupted by the previous stop"
+        );
+    }
+    let files = crate::filestore::FileStore::new(&config.data_dir);
+    files.clean_temp();
+    let graph = crate::graph::Client::new(&config.graph_api_url, config.allow_private_media_hosts)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let ctx = crate::jobs::Context {
+        db: db.clone(),
+        graph,
+        files,
+        bus: bus.clone(),
+        max_attachment_bytes: config.max_attachment_bytes,
+    };
+    Ok(crate::jobs::start(
+        ctx,
+        crate::jobs::PoolConfig {
+            workers: config.job_workers,
+            max_attempts: config.job_max_attempts,
+            base_delay: Duration::from_secs(1),
+        },
+    ))
 }
 
 /// Periodic housekeeping: a WAL checkpoint every second (the ingest writer does not

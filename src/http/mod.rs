@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+mod files;
 mod webhook;
 
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/api/conversations/:id/read", post(api::mark_read))
         .at("/api/conversations/:id/status", post(api::set_status))
         .at("/api/events", get(api::events))
+        .at("/api/attachments/:id", get(files::attachment))
+        .at("/api/contacts/:id/avatar", get(files::avatar))
         .data(state)
 }
 

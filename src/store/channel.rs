@@ -129,3 +129,32 @@ pub fn find_id(conn: &Connection, provider: Provider, external_id: &str) -> Resu
         .query_row(params![provider.as_str(), external_id], |r| r.get(0))
         .optional()?)
 }
+
+/// Flags a channel's token as rejected by Meta (code 190), with Graph's message.
+pub fn set_token_invalid(conn: &Connection, id: i64, error: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE channels SET token_status = 'token_invalid', token_error = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, error, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Records that the token just worked.
+pub fn set_token_ok(conn: &Connection, id: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE channels SET token_status = 'ok', token_error = NULL, updated_at = ?2
+         WHERE id = ?1 AND token_status <> 'ok'",
+        params![id, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Reads the access token out of a credentials JSON string.
+pub fn token_of(credentials: &str) -> Option<String> {
+    serde_json::from_str::<Value>(credentials)
+        .ok()?
+        .get("accessToken")?
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}

@@ -28,8 +28,28 @@ pub struct Applied {
     pub live: Vec<Change>,
 }
 
+/// Settings that shape how events are stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// A Messenger/Instagram profile older than this is fetched again on the next message.
+    pub profile_max_age_ms: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            profile_max_age_ms: 7 * 24 * 3600 * 1000,
+        }
+    }
+}
+
 /// Applies every event of a batch, routing each by its own channel key.
-pub fn apply(conn: &Connection, provider: Provider, batch: &Batch) -> Result<Applied> {
+pub fn apply(
+    conn: &Connection,
+    provider: Provider,
+    batch: &Batch,
+    opts: &Options,
+) -> Result<Applied> {
     let mut out = Applied::default();
     for ev in &batch.events {
         let Some(channel_id) = channel::find_id(conn, provider, &ev.channel_key)? else {
@@ -41,7 +61,7 @@ pub fn apply(conn: &Connection, provider: Provider, batch: &Batch) -> Result<App
         let before = out.live.len();
         let changed = match &ev.kind {
             EventKind::Message(m) => {
-                apply_message(conn, provider, channel_id, ev, m, &mut out.live)?
+                apply_message(conn, provider, channel_id, ev, m, opts, &mut out.live)?
             }
             EventKind::Receipt(r) => apply_receipt(conn, channel_id, ev, r, &mut out.live)?,
             EventKind::Reaction(r) => apply_reaction(conn, channel_id, ev, r, &mut out.live)?,
@@ -72,11 +92,13 @@ pub fn apply(conn: &Connection, provider: Provider, batch: &Batch) -> Result<App
     Ok(out)
 }
 
-/// Contact row id, and whether it was created or renamed now.
+/// Contact row id, whether it was created or renamed now, and when its profile was
+/// last fetched.
 struct ContactRow {
     id: i64,
     created: bool,
     updated: bool,
+    profile_fetched_at: Option<i64>,
 }
 
 /// A contact's (name, username, phone).
@@ -86,15 +108,16 @@ fn upsert_contact(conn: &Connection, channel_id: i64, c: &ContactRef) -> Result<
     let now = now_ms();
     // Select first: the contact almost always exists, and one indexed read is cheaper
     // than an INSERT that conflicts.
-    let existing: Option<(i64, Names)> = conn
+    let existing: Option<(i64, Names, Option<i64>)> = conn
         .prepare_cached(
-            "SELECT id, name, username, phone FROM contacts WHERE channel_id = ?1 AND external_id = ?2",
+            "SELECT id, name, username, phone, profile_fetched_at FROM contacts
+             WHERE channel_id = ?1 AND external_id = ?2",
         )?
         .query_row(params![channel_id, c.external_id], |r| {
-            Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+            Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?), r.get(4)?))
         })
         .optional()?;
-    let Some((id, (name, username, phone))) = existing else {
+    let Some((id, (name, username, phone), profile_fetched_at)) = existing else {
         conn.prepare_cached(
             "INSERT INTO contacts (channel_id, external_id, name, username, phone, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -104,6 +127,7 @@ fn upsert_contact(conn: &Connection, channel_id: i64, c: &ContactRef) -> Result<
             id: conn.last_insert_rowid(),
             created: true,
             updated: false,
+            profile_fetched_at: None,
         });
     };
     // WhatsApp sends the display name with every message: keep the newest, but only
@@ -122,6 +146,7 @@ fn upsert_contact(conn: &Connection, channel_id: i64, c: &ContactRef) -> Result<
         id,
         created: false,
         updated,
+        profile_fetched_at,
     })
 }
 
@@ -147,6 +172,7 @@ fn apply_message(
     channel_id: i64,
     ev: &Event,
     m: &Message,
+    opts: &Options,
     live: &mut Vec<Change>,
 ) -> Result<bool> {
     if message::find_by_external(conn, channel_id, &m.external_id)?.is_some() {
@@ -188,8 +214,12 @@ fn apply_message(
     )?
     .execute(params![conv, inbound, ev.timestamp_ms, preview(m), now])?;
 
-    // Messenger and Instagram names come from the Graph API; WhatsApp's from the payload.
-    if contact.created && provider != Provider::Whatsapp {
+    // Messenger and Instagram names come from the Graph API (fetched when the contact
+    // appears, and again when the stored profile is stale); WhatsApp's from the payload.
+    let stale = contact
+        .profile_fetched_at
+        .is_some_and(|t| now - t > opts.profile_max_age_ms);
+    if provider != Provider::Whatsapp && (contact.created || stale) {
         queue_job(conn, "fetch_profile", contact.id, now)?;
     }
     if contact.updated || contact.created {

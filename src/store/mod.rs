@@ -4,10 +4,13 @@
 //! boundary is [`Db::call`], which runs a closure on tokio's blocking pool.
 
 pub mod admin;
+pub mod attachment;
 pub mod change;
 pub mod channel;
+pub mod contact;
 pub mod conversation;
 pub mod ingest;
+pub mod job;
 pub mod journal;
 pub mod message;
 mod migrate;
@@ -71,7 +74,8 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = ON;
-         PRAGMA temp_store = MEMORY;",
+         PRAGMA temp_store = MEMORY;
+         PRAGMA journal_size_limit = 67108864;",
     )?;
     Ok(())
 }

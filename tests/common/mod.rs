@@ -47,7 +47,12 @@ impl Workdir {
     pub fn bare() -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
-            env: vec![("RUST_LOG".into(), "info".into())],
+            // Background jobs off unless a test turns them on: they would reach for the
+            // fixtures' CDN URLs and change rows under the test's feet.
+            env: vec![
+                ("RUST_LOG".into(), "info".into()),
+                ("HELPSTACK_JOB_WORKERS".into(), "0".into()),
+            ],
         }
     }
 

@@ -1,0 +1,384 @@
+//! The Graph API client: profiles, WhatsApp media, and guarded downloads.
+//!
+//! Tokens travel in the `Authorization` header, never in URLs (URLs end up in logs),
+//! and are never logged. Errors are classified from Graph's JSON error body so the
+//! job runner knows whether to retry, give up, or flag the channel's token.
+
+mod guard;
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::model::Provider;
+
+/// Why a Graph or media call failed, as the job runner needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    /// Code 190: the token is invalid, expired or revoked. Retrying cannot help.
+    #[error("access token rejected (code {code}): {message}")]
+    TokenInvalid { code: i64, message: String },
+    /// Rate limited (codes 4, 17, 32, 613, 80001-80014, HTTP 429): retry later.
+    #[error("rate limited (code {code}): {message}")]
+    RateLimited { code: i64, message: String },
+    /// 5xx, timeout, connection error: retry.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// Anything else (4xx, policy refusals, bad data): retrying will not help.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// A sender's profile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    pub name: Option<String>,
+    pub username: Option<String>,
+    pub picture_url: Option<String>,
+}
+
+/// What `GET /{media-id}` says about a WhatsApp media object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaInfo {
+    pub url: String,
+    pub mime_type: Option<String>,
+    pub sha256: Option<String>,
+    pub file_size: Option<i64>,
+}
+
+/// A file downloaded into a temporary path.
+#[derive(Debug, Clone)]
+pub struct Downloaded {
+    pub sha256_hex: String,
+    pub size: i64,
+    pub content_type: Option<String>,
+}
+
+/// Graph API and media download client.
+#[derive(Clone)]
+pub struct Client {
+    base: Url,
+    graph: reqwest::Client,
+    media: reqwest::Client,
+    allow_private: bool,
+}
+
+impl Client {
+    /// Builds a client for a Graph base URL such as `https://graph.facebook.com/v25.0`.
+    /// Media downloads refuse private, loopback and link-local addresses unless
+    /// `allow_private_media_hosts` is set (tests point them at a local fake CDN).
+    pub fn new(base: &str, allow_private_media_hosts: bool) -> Result<Self, GraphError> {
+        let base = Url::parse(&format!("{}/", base.trim_end_matches('/')))
+            .map_err(|e| GraphError::Permanent(format!("invalid Graph API URL: {e}")))?;
+        let agent = concat!("helpstack/", env!("CARGO_PKG_VERSION"));
+        let graph = reqwest::Client::builder()
+            .user_agent(agent)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| GraphError::Permanent(e.to_string()))?;
+        let mut media = reqwest::Client::builder()
+            .user_agent(agent)
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .redirect(guard::redirect_policy(allow_private_media_hosts));
+        if !allow_private_media_hosts {
+            media = media.dns_resolver(std::sync::Arc::new(guard::PublicOnly));
+        }
+        let media = media
+            .build()
+            .map_err(|e| GraphError::Permanent(e.to_string()))?;
+        Ok(Self {
+            base,
+            graph,
+            media,
+            allow_private: allow_private_media_hosts,
+        })
+    }
+
+    fn url(&self, path: &str) -> Result<Url, GraphError> {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| GraphError::Permanent(format!("invalid Graph path: {e}")))
+    }
+
+    /// Fetches a Messenger or Instagram sender's name, username and picture URL.
+    pub async fn profile(
+        &self,
+        provider: Provider,
+        user_id: &str,
+        token: &str,
+    ) -> Result<Profile, GraphError> {
+        let fields = match provider {
+            Provider::Instagram => "name,username,profile_pic",
+            _ => "first_name,last_name,profile_pic",
+        };
+        let mut url = self.url(&encode_segment(user_id))?;
+        url.query_pairs_mut().append_pair("fields", fields);
+        let body = self.get_json(url, token).await?;
+        let text = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let name = match provider {
+            Provider::Instagram => text("name").or_else(|| text("username")),
+            _ => {
+                let full = [text("first_name"), text("last_name")]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                Some(full).filter(|s| !s.is_empty())
+            }
+        };
+        Ok(Profile {
+            name,
+            username: text("username"),
+            picture_url: text("profile_pic"),
+        })
+    }
+
+    /// Resolves a WhatsApp media id to its short-lived download URL.
+    pub async fn media_info(&self, media_id: &str, token: &str) -> Result<MediaInfo, GraphError> {
+        let url = self.url(&encode_segment(media_id))?;
+        let body = self.get_json(url, token).await?;
+        let url = body
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| GraphError::Permanent("media response without url".into()))?
+            .to_string();
+        // file_size is a number in older payloads and a string in newer ones.
+        let file_size = match body.get("file_size") {
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => s.parse().ok(),
+            _ => None,
+        };
+        Ok(MediaInfo {
+            url,
+            mime_type: body
+                .get("mime_type")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            sha256: body
+                .get("sha256")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            file_size,
+        })
+    }
+
+    /// Calls `GET /me` (or any path) with a token, to check the token works.
+    pub async fn check_token(&self, path: &str, token: &str) -> Result<Value, GraphError> {
+        let url = self.url(path)?;
+        self.get_json(url, token).await
+    }
+
+    async fn get_json(&self, url: Url, token: &str) -> Result<Value, GraphError> {
+        let resp = self
+            .graph
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| GraphError::Transient(describe(&e)))?;
+        let status = resp.status();
+        let body: Value = resp.json().await.map_err(|e| {
+            GraphError::Transient(format!("unreadable Graph response: {}", describe(&e)))
+        })?;
+        if status.is_success() && body.get("error").is_none() {
+            return Ok(body);
+        }
+        Err(classify(status, &body))
+    }
+
+    /// Streams `url` into `dest` (a temporary file), hashing as it goes and stopping at
+    /// `max_bytes`. `bearer` is sent only to `url`'s own host: on a redirect to another
+    /// host the header is dropped (and the redirect target is guarded like `url`).
+    pub async fn download(
+        &self,
+        url: &str,
+        bearer: Option<&str>,
+        dest: &Path,
+        max_bytes: u64,
+    ) -> Result<Downloaded, GraphError> {
+        let parsed = Url::parse(url)
+            .map_err(|e| GraphError::Permanent(format!("invalid media URL: {e}")))?;
+        guard::check_url(&parsed, self.allow_private)?;
+        let mut req = self.media.get(parsed);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| GraphError::Transient(describe(&e)))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(match status.as_u16() {
+                429 => GraphError::RateLimited {
+                    code: 429,
+                    message: "HTTP 429 from media host".into(),
+                },
+                401 | 403 | 404 | 410 => GraphError::Permanent(format!(
+                    "media host answered {status} (link expired or removed)"
+                )),
+                s if s >= 500 => GraphError::Transient(format!("media host answered {status}")),
+                _ => GraphError::Permanent(format!("media host answered {status}")),
+            });
+        }
+        if resp.content_length().is_some_and(|n| n > max_bytes) {
+            return Err(too_large(max_bytes));
+        }
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
+        let mut file = tokio::fs::File::create(dest)
+            .await
+            .map_err(|e| GraphError::Transient(format!("cannot write {}: {e}", dest.display())))?;
+        let mut hasher = Sha256::new();
+        let mut size: u64 = 0;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| GraphError::Transient(describe(&e)))?
+        {
+            size += chunk.len() as u64;
+            if size > max_bytes {
+                return Err(too_large(max_bytes));
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(|e| {
+                GraphError::Transient(format!("cannot write {}: {e}", dest.display()))
+            })?;
+        }
+        file.sync_all()
+            .await
+            .map_err(|e| GraphError::Transient(format!("cannot write {}: {e}", dest.display())))?;
+        Ok(Downloaded {
+            sha256_hex: hex::encode(hasher.finalize()),
+            size: size as i64,
+            content_type,
+        })
+    }
+}
+
+fn too_large(max: u64) -> GraphError {
+    GraphError::Permanent(format!(
+        "file is larger than the configured maximum of {max} bytes"
+    ))
+}
+
+/// Describes a reqwest error without its URL (which may carry signed query strings).
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_redirect() {
+        "redirect refused"
+    } else if e.is_decode() || e.is_body() {
+        "bad response body"
+    } else {
+        "request failed"
+    };
+    let mut msg = kind.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg = format!("{msg}: {s}");
+        source = s.source();
+    }
+    msg
+}
+
+fn encode_segment(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-._~".contains(c) {
+                c.to_string()
+            } else {
+                format!("%{:02X}", c as u32)
+            }
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: Option<String>,
+    code: Option<i64>,
+}
+
+/// Classifies a Graph error response: 190 means the token is unusable, the rate-limit
+/// codes and 429 mean "later", 5xx means "again", other 4xx mean "never".
+pub fn classify(status: StatusCode, body: &Value) -> GraphError {
+    let err: Option<ErrorBody> = body
+        .get("error")
+        .and_then(|e| serde_json::from_value(e.clone()).ok());
+    let code = err.as_ref().and_then(|e| e.code).unwrap_or(0);
+    let message = err
+        .and_then(|e| e.message)
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    match code {
+        190 | 102 => GraphError::TokenInvalid { code, message },
+        4 | 17 | 32 | 613 | 80001..=80014 | 130429 | 131048 | 131056 => {
+            GraphError::RateLimited { code, message }
+        }
+        _ if status == StatusCode::TOO_MANY_REQUESTS => {
+            GraphError::RateLimited { code: 429, message }
+        }
+        _ if status.is_server_error() || code == 1 || code == 2 => GraphError::Transient(message),
+        _ => GraphError::Permanent(format!("Graph error {code}: {message}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(code: i64) -> Value {
+        json!({"error": {"message": "m", "type": "OAuthException", "code": code}})
+    }
+
+    #[test]
+    fn classifies_graph_errors() {
+        assert!(matches!(
+            classify(StatusCode::BAD_REQUEST, &err(190)),
+            GraphError::TokenInvalid { code: 190, .. }
+        ));
+        for code in [4, 17, 32, 613, 80006] {
+            assert!(matches!(
+                classify(StatusCode::BAD_REQUEST, &err(code)),
+                GraphError::RateLimited { .. }
+            ));
+        }
+        assert!(matches!(
+            classify(StatusCode::TOO_MANY_REQUESTS, &json!({})),
+            GraphError::RateLimited { .. }
+        ));
+        assert!(matches!(
+            classify(StatusCode::INTERNAL_SERVER_ERROR, &json!({})),
+            GraphError::Transient(_)
+        ));
+        assert!(matches!(
+            classify(StatusCode::BAD_REQUEST, &err(100)),
+            GraphError::Permanent(_)
+        ));
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(encode_segment("US.1349/x"), "US.1349%2Fx");
+    }
+}

@@ -1,0 +1,87 @@
+//! Fetches a Messenger or Instagram sender's profile and keeps the picture's bytes
+//! (profile picture URLs expire). WhatsApp names come from the webhook payload.
+
+use super::{Context, JobError, note_token_error};
+use crate::graph::GraphError;
+use crate::model::Provider;
+use crate::store::change::Change;
+use crate::store::{channel, contact};
+
+/// Graph's "no profile available for this user" (accounts created with a phone number).
+const NO_PROFILE_SUBCODE_TEXT: &str = "2018218";
+
+/// Fetches and stores one contact's profile.
+pub async fn run(ctx: &Context, contact_id: i64) -> Result<(), JobError> {
+    let work = ctx
+        .db
+        .call(move |conn| contact::profile_work(conn, contact_id))
+        .await?;
+    let Some(work) = work else { return Ok(()) };
+    let provider = Provider::parse(&work.provider).unwrap_or(Provider::Facebook);
+    if provider == Provider::Whatsapp {
+        return Ok(());
+    }
+    let token = channel::token_of(&work.credentials).ok_or_else(|| {
+        JobError::Permanent("the channel has no access token to fetch profiles".into())
+    })?;
+    let profile = match ctx.graph.profile(provider, &work.external_id, &token).await {
+        Ok(p) => p,
+        Err(GraphError::Permanent(m))
+            if m.contains(NO_PROFILE_SUBCODE_TEXT) || m.starts_with("Graph error 100") =>
+        {
+            // Not an outage: Meta has no profile to give (or no consent). Remember the
+            // attempt so the next message does not ask again at once.
+            ctx.db
+                .call(move |conn| contact::mark_profile_checked(conn, contact_id))
+                .await?;
+            return Err(JobError::Permanent(format!("no profile available: {m}")));
+        }
+        Err(e) => {
+            note_token_error(ctx, work.channel_id, &e).await;
+            return Err(e.into());
+        }
+    };
+    let avatar = match &profile.picture_url {
+        Some(url) => download_picture(ctx, url).await,
+        None => None,
+    };
+    let changes = ctx
+        .db
+        .call(move |conn| {
+            contact::set_profile(
+                conn,
+                contact_id,
+                profile.name.as_deref(),
+                profile.username.as_deref(),
+                avatar.as_ref().map(|(s, m)| (s.as_str(), m.as_deref())),
+            )?;
+            channel::set_token_ok(conn, work.channel_id)?;
+            Ok(vec![Change::contact_updated(contact_id)])
+        })
+        .await?;
+    ctx.bus.publish(changes);
+    Ok(())
+}
+
+/// Downloads a profile picture; a failure only costs the picture, not the name.
+async fn download_picture(ctx: &Context, url: &str) -> Option<(String, Option<String>)> {
+    let temp = ctx.files.temp_path().ok()?;
+    match ctx
+        .graph
+        .download(url, None, &temp, ctx.max_attachment_bytes)
+        .await
+    {
+        Ok(d) => match ctx.files.commit(&temp, &d.sha256_hex) {
+            Ok(_) => Some((d.sha256_hex, d.content_type)),
+            Err(e) => {
+                tracing::warn!(error = %e, "storing a profile picture failed");
+                None
+            }
+        },
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            tracing::info!(error = %e, "profile picture not downloaded");
+            None
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! The durable job queue. Jobs are claimed with a lease: a job whose worker died (or
+//! whose process was killed) is claimed again once its lease runs out, and `serve`
+//! releases every lease at start.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Result, now_ms};
+
+/// A claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub subject_id: i64,
+    /// Attempts including this one.
+    pub attempts: i64,
+}
+
+/// Claims the next due job for `lease_ms`.
+pub fn claim(conn: &Connection, lease_ms: i64) -> Result<Option<Job>> {
+    let now = now_ms();
+    Ok(conn
+        .prepare_cached(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until = ?2, updated_at = ?1
+             WHERE id = (SELECT id FROM jobs
+                         WHERE (state = 'queued' AND run_at <= ?1) OR (state = 'running' AND locked_until < ?1)
+                         ORDER BY run_at, id LIMIT 1)
+             RETURNING id, kind, subject_id, attempts",
+        )?
+        .query_row(params![now, now + lease_ms], |r| {
+            Ok(Job {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                subject_id: r.get(2)?,
+                attempts: r.get(3)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Marks a job done.
+pub fn complete(conn: &Connection, id: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE jobs SET state = 'done', locked_until = NULL, last_error = NULL, updated_at = ?2 WHERE id = ?1",
+        params![id, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Puts a job back in the queue to run after `delay_ms`, keeping the error.
+pub fn retry(conn: &Connection, id: i64, delay_ms: i64, error: &str) -> Result<()> {
+    let now = now_ms();
+    conn.execute(
+        "UPDATE jobs SET state = 'queued', run_at = ?2, locked_until = NULL, last_error = ?3, updated_at = ?4
+         WHERE id = ?1",
+        params![id, now + delay_ms, error, now],
+    )?;
+    Ok(())
+}
+
+/// Marks a job failed for good, keeping its last error.
+pub fn fail(conn: &Connection, id: i64, error: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE jobs SET state = 'failed', locked_until = NULL, last_error = ?2, updated_at = ?3 WHERE id = ?1",
+        params![id, error, now_ms()],
+    )?;
+    Ok(())
+}
+
+/// Releases every running job (at start: whoever ran them is gone).
+pub fn release_all(conn: &Connection) -> Result<usize> {
+    Ok(conn.execute(
+        "UPDATE jobs SET state = 'queued', locked_until = NULL WHERE state = 'running'",
+        [],
+    )?)
+}
+
+/// Job counts by kind and state, for `doctor` and `/metrics`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Count {
+    pub kind: String,
+    pub state: String,
+    pub count: i64,
+}
+
+/// Counts jobs by kind and state.
+pub fn counts(conn: &Connection) -> Result<Vec<Count>> {
+    let mut stmt = conn.prepare(
+        "SELECT kind, state, COUNT(*) FROM jobs GROUP BY kind, state ORDER BY kind, state",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Count {
+            kind: r.get(0)?,
+            state: r.get(1)?,
+            count: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_retry_fail_and_lease_expiry() {
+        let conn = crate::store::memory();
+        crate::store::ingest::queue_job(&conn, "fetch_profile", 7, now_ms()).unwrap();
+        // The unique index keeps one live job per subject.
+        crate::store::ingest::queue_job(&conn, "fetch_profile", 7, now_ms()).unwrap();
+        let job = claim(&conn, 60_000).unwrap().unwrap();
+        assert_eq!((job.subject_id, job.attempts), (7, 1));
+        assert!(claim(&conn, 60_000).unwrap().is_none(), "leased");
+        retry(&conn, job.id, 0, "HTTP 500").unwrap();
+        let job = claim(&conn, -1).unwrap().unwrap();
+        assert_eq!(job.attempts, 2);
+        // An expired lease (the worker died) makes the job claimable again.
+        let again = claim(&conn, 60_000).unwrap().unwrap();
+        assert_eq!((again.id, again.attempts), (job.id, 3));
+        fail(&conn, job.id, "gone").unwrap();
+        assert!(claim(&conn, 60_000).unwrap().is_none());
+        let c = counts(&conn).unwrap();
+        assert_eq!((c[0].state.as_str(), c[0].count), ("failed", 1));
+    }
+}
