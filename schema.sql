@@ -72,6 +72,18 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_by_thread ON messages (conversation_id, sent_at, id);
 
+-- Full-text search over message text for the inbox search box (external content: the
+-- text lives once, in messages).
+CREATE VIRTUAL TABLE messages_fts USING fts5 (
+    text, content = 'messages', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages WHEN new.text IS NOT NULL BEGIN
+    INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages WHEN old.text IS NOT NULL BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+
 -- The rows below are keyed by Meta's message id rather than our row id, because Meta
 -- does not guarantee order: a receipt, reaction, edit or unsend may arrive before the
 -- message it names, and must apply when that message shows up.

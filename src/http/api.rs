@@ -56,6 +56,7 @@ pub async fn channels(
 
 #[derive(Deserialize)]
 pub struct ConversationQuery {
+    q: Option<String>,
     channel_id: Option<i64>,
     status: Option<String>,
     limit: Option<i64>,
@@ -80,6 +81,7 @@ pub async fn conversations(
     let filter = conversation::Filter {
         channel_id: q.channel_id,
         status: q.status,
+        search: q.q.filter(|s| !s.trim().is_empty()),
     };
     let limit = limit(q.limit)?;
     let cursor = parse_cursor(q.cursor.as_deref())?;
@@ -209,4 +211,42 @@ pub async fn events(
     Ok(poem::Response::builder()
         .content_type("application/json")
         .body(body))
+}
+
+/// `GET /api/status`: what a new admin needs to finish setup (no secrets).
+#[handler]
+pub async fn status(
+    s: AdminSession,
+    req: &poem::Request,
+    state: Data<&Arc<AppState>>,
+) -> Json<Value> {
+    let secrets = state.webhook_secrets();
+    let base = match &state.config.public_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => {
+            let scheme = if super::auth::is_https(req) {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", req.header("host").unwrap_or("localhost"))
+        }
+    };
+    let urls: serde_json::Map<String, Value> = crate::model::Provider::ALL
+        .iter()
+        .map(|p| {
+            (
+                p.as_str().to_string(),
+                Value::String(format!("{base}/api/webhooks/{p}")),
+            )
+        })
+        .collect();
+    Json(json!({
+        "username": s.username,
+        "version": env!("CARGO_PKG_VERSION"),
+        "app_secret_configured": !secrets.app.is_empty(),
+        "verify_token_configured": secrets.verify.facebook.is_some(),
+        "public_url": state.config.public_url,
+        "callback_urls": urls,
+    }))
 }

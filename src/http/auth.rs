@@ -142,23 +142,24 @@ pub async fn login(
         .db
         .call(move |conn| session::create(conn, &hash, admin_id, SESSION_TTL_MS))
         .await?;
-    let secure = if is_https(req) { "; Secure" } else { "" };
-    let cookie = format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        SESSION_TTL_MS / 1000
-    );
     Ok(Response::builder()
-        .header("set-cookie", cookie)
+        .header("set-cookie", session_cookie(req, &token))
         .content_type("application/json")
         .body(json!({ "username": c.username }).to_string()))
 }
 
-/// Whether the browser reached us over HTTPS (directly or through the reverse proxy).
-fn is_https(req: &Request) -> bool {
+/// Whether the browser reached us over HTTPS. `X-Forwarded-Proto` is trusted only from
+/// a proxy on this machine (the usual Caddy/nginx in front), never from the internet.
+pub(super) fn is_https(req: &Request) -> bool {
+    let from_local_proxy = req
+        .remote_addr()
+        .as_socket_addr()
+        .is_some_and(|a| a.ip().is_loopback());
     req.uri().scheme_str() == Some("https")
-        || req
-            .header("x-forwarded-proto")
-            .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+        || (from_local_proxy
+            && req
+                .header("x-forwarded-proto")
+                .is_some_and(|p| p.eq_ignore_ascii_case("https")))
 }
 
 /// A real argon2id hash of a random string, verified against when the user is unknown.
@@ -190,4 +191,68 @@ pub async fn logout(req: &Request, state: Data<&Arc<AppState>>) -> Result<Respon
 #[handler]
 pub async fn current(session: AdminSession) -> Json<serde_json::Value> {
     Json(json!({ "username": session.username }))
+}
+
+#[derive(Deserialize)]
+pub struct PasswordChange {
+    current: String,
+    new: String,
+}
+
+/// `POST /api/session/password`: changes the logged-in admin's password. Every other
+/// session of that admin ends; this one gets a fresh cookie.
+#[handler]
+pub async fn change_password(
+    session: AdminSession,
+    req: &Request,
+    Json(body): Json<PasswordChange>,
+    state: Data<&Arc<AppState>>,
+) -> Result<Response, ApiError> {
+    if body.new.chars().count() < 10 {
+        return Err(ApiError::BadRequest(
+            "the new password must have at least 10 characters".into(),
+        ));
+    }
+    let ip = client_ip(req);
+    state.login_limiter.check(ip)?;
+    let username = session.username.clone();
+    let found = state
+        .db
+        .call(move |conn| admin::find(conn, &username))
+        .await?;
+    let admin = found.ok_or(ApiError::Unauthorized)?;
+    let (old_password, hash) = (body.current, admin.password_hash);
+    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&old_password, &hash))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if !ok {
+        state.login_limiter.failed(ip);
+        return Err(ApiError::InvalidCredentials);
+    }
+    let new_hash = tokio::task::spawn_blocking(move || auth::hash_password(&body.new))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let token = auth::new_session_token();
+    let token_hash = auth::token_hash(&token);
+    let (username, admin_id) = (session.username.clone(), session.admin_id);
+    state
+        .db
+        .call(move |conn| {
+            admin::set_password(conn, &username, &new_hash)?;
+            session::create(conn, &token_hash, admin_id, SESSION_TTL_MS)
+        })
+        .await?;
+    tracing::info!(username = %session.username, "admin password changed");
+    Ok(Response::builder()
+        .header("set-cookie", session_cookie(req, &token))
+        .content_type("application/json")
+        .body("{}"))
+}
+
+fn session_cookie(req: &Request, token: &str) -> String {
+    let secure = if is_https(req) { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        SESSION_TTL_MS / 1000
+    )
 }

@@ -1,8 +1,11 @@
 //! The HTTP surface: the whole route table on one screen, thin handlers, auth.
 
 mod api;
+mod assets;
 mod auth;
 mod files;
+mod live;
+mod security;
 mod webhook;
 
 use std::sync::Arc;
@@ -16,6 +19,8 @@ use crate::state::AppState;
 /// Builds the application endpoint.
 pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     Route::new()
+        .at("/", get(assets::index))
+        .at("/static/*path", get(assets::file))
         .at("/healthz", get(healthz))
         .at(
             "/api/webhooks/:provider",
@@ -25,6 +30,9 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
             "/api/session",
             get(auth::current).post(auth::login).delete(auth::logout),
         )
+        .at("/api/session/password", post(auth::change_password))
+        .at("/api/status", get(api::status))
+        .at("/api/live", get(live::live))
         .at("/api/channels", get(api::channels))
         .at("/api/conversations", get(api::conversations))
         .at("/api/conversations/:id/messages", get(api::messages))
@@ -33,6 +41,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/api/events", get(api::events))
         .at("/api/attachments/:id", get(files::attachment))
         .at("/api/contacts/:id/avatar", get(files::avatar))
+        .around(security::harden)
         .data(state)
 }
 

@@ -10,6 +10,8 @@
 //! increasing across restarts; a page whose last number predates the ring (or this
 //! process) is told there is a gap and refetches everything.
 
+pub mod socket;
+
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 

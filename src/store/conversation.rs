@@ -44,6 +44,8 @@ pub struct ContactView {
 pub struct Filter {
     pub channel_id: Option<i64>,
     pub status: Option<String>,
+    /// Words to find in the contact's name or the conversation's messages.
+    pub search: Option<String>,
 }
 
 /// A position in the inbox: (last_message_at, id), newest first.
@@ -103,6 +105,22 @@ pub fn list(
         args.push(Box::new(st.clone()));
         sql.push_str(&format!(" AND c.status = ?{}", args.len()));
     }
+    if let Some(q) = filter.search.as_deref().and_then(fts_query) {
+        let like = format!(
+            "%{}%",
+            like_escape(filter.search.as_deref().unwrap_or("").trim())
+        );
+        args.push(Box::new(like));
+        let like_arg = args.len();
+        args.push(Box::new(q));
+        sql.push_str(&format!(
+            " AND (ct.name LIKE ?{like_arg} ESCAPE '\\' OR ct.username LIKE ?{like_arg} ESCAPE '\\'
+                   OR ct.external_id LIKE ?{like_arg} ESCAPE '\\'
+                   OR c.id IN (SELECT m.conversation_id FROM messages_fts f JOIN messages m ON m.id = f.rowid
+                               WHERE messages_fts MATCH ?{}))",
+            args.len()
+        ));
+    }
     args.push(Box::new(limit + 1));
     sql.push_str(&format!(
         " ORDER BY c.last_message_at DESC, c.id DESC LIMIT ?{}",
@@ -121,6 +139,24 @@ pub fn list(
         None
     };
     Ok((rows, next))
+}
+
+/// Turns what an agent typed into an FTS5 query: every word must appear, each as a
+/// prefix, with FTS syntax characters neutralised by quoting.
+fn fts_query(input: &str) -> Option<String> {
+    let terms: Vec<String> = input
+        .split_whitespace()
+        .map(|w| w.replace('"', ""))
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\"*"))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 /// Fetches one conversation view.
@@ -148,4 +184,23 @@ pub fn set_status(conn: &Connection, id: i64, status: &str) -> Result<bool> {
         "UPDATE conversations SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status <> ?2",
         params![id, status, now_ms()],
     )? > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_input_becomes_a_safe_fts_query() {
+        assert_eq!(
+            fts_query("order 4521").as_deref(),
+            Some("\"order\"* \"4521\"*")
+        );
+        assert_eq!(
+            fts_query("\"a\" OR b").as_deref(),
+            Some("\"a\"* \"OR\"* \"b\"*")
+        );
+        assert_eq!(fts_query("   "), None);
+        assert_eq!(like_escape("50%_"), "50\\%\\_");
+    }
 }
