@@ -70,7 +70,7 @@ mod tests {
     fn req(method: Method, path: &str, headers: &[(&str, &str)]) -> Request {
         let mut b = Request::builder()
             .method(method)
-            .uri(poem::http::Uri::from_maybe_shared(path.to_string()).unwrap());
+            .uri(path.parse::<poem::http::Uri>().unwrap());
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
