@@ -341,10 +341,126 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Sets `key = "value"` in a config file, keeping every other line (and comment) as it
+/// is: replaces an existing assignment, else uncomments `# key = ...`, else appends.
+/// The file keeps its mode; a missing file is created with mode 0600.
+pub fn set_file_key(path: &Path, key: &str, value: &str) -> Result<(), ConfigError> {
+    if !FileConfig::KEYS.contains(&key) {
+        return Err(invalid(key, "not a config file key"));
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let line = format!("{key} = {}", toml::Value::String(value.to_string()));
+    let is_assignment = |l: &str, commented: bool| {
+        let l = l.trim_start();
+        let l = if commented {
+            match l.strip_prefix('#') {
+                Some(rest) => rest.trim_start(),
+                None => return false,
+            }
+        } else {
+            l
+        };
+        l.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    if let Some(i) = lines.iter().position(|l| is_assignment(l, false)) {
+        lines[i] = line;
+    } else if let Some(i) = lines.iter().position(|l| is_assignment(l, true)) {
+        lines[i] = line;
+    } else {
+        lines.push(line);
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    // Check the result still parses before replacing the file.
+    toml::from_str::<FileConfig>(&out).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.message().to_string(),
+    })?;
+    write_atomically(path, &out).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Replaces a file through a temp file and rename, keeping its permissions.
+fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    let meta = std::fs::metadata(path).ok();
+    let mode = meta
+        .as_ref()
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0o600);
+    let tmp = path.with_extension("toml.tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+    if let Some(m) = meta {
+        // Keep the owner (e.g. root:helpstack) when run as root; harmless otherwise.
+        let _ = std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid()));
+    }
+    std::fs::rename(&tmp, path)
+}
+
+impl FileConfig {
+    /// Every key a config file may contain.
+    pub const KEYS: &'static [&'static str] = &[
+        "listen",
+        "data_dir",
+        "graph_api_url",
+        "app_secret",
+        "verify_token",
+        "instagram_verify_token",
+        "whatsapp_verify_token",
+        "max_body_bytes",
+        "public_url",
+        "allow_private_media_hosts",
+        "job_workers",
+        "job_max_attempts",
+        "max_attachment_bytes",
+        "profile_max_age_days",
+    ];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn set_file_key_keeps_comments_and_replaces_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "# top\nlisten = \"127.0.0.1:1\"\n# app_secret = \"\"\n").unwrap();
+        set_file_key(&p, "app_secret", "s3").unwrap();
+        set_file_key(&p, "listen", "127.0.0.1:2").unwrap();
+        set_file_key(&p, "verify_token", "t\"q").unwrap();
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert_eq!(
+            text,
+            "# top\nlisten = \"127.0.0.1:2\"\napp_secret = \"s3\"\nverify_token = 't\"q'\n"
+        );
+        let f = read_file(&p).unwrap();
+        assert_eq!(f.verify_token.as_deref(), Some("t\"q"));
+        assert!(set_file_key(&p, "bogus", "x").is_err());
+    }
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs

@@ -6,6 +6,11 @@ use super::Result;
 
 /// Key of the verify token generated on first start when none is configured.
 pub const GENERATED_VERIFY_TOKEN: &str = "generated_verify_token";
+/// The app secret replaced by `rotate app-secret`, still accepted until
+/// [`PREVIOUS_APP_SECRET_UNTIL`] (epoch ms) so in-flight deliveries are not rejected.
+pub const PREVIOUS_APP_SECRET: &str = "previous_app_secret";
+/// End of the grace period of [`PREVIOUS_APP_SECRET`], epoch milliseconds.
+pub const PREVIOUS_APP_SECRET_UNTIL: &str = "previous_app_secret_until";
 
 /// Reads a setting.
 pub fn get(conn: &Connection, key: &str) -> Result<Option<String>> {
