@@ -44,6 +44,7 @@ pub struct FileConfig {
     pub job_max_attempts: Option<u32>,
     pub max_attachment_bytes: Option<u64>,
     pub profile_max_age_days: Option<u64>,
+    pub metrics_token: Option<String>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -80,10 +81,12 @@ pub struct Config {
     pub job_max_attempts: u32,
     pub max_attachment_bytes: u64,
     pub profile_max_age_days: u64,
+    /// Bearer token for `/metrics`; without one, only local scrapers are answered.
+    pub metrics_token: Option<Secret>,
 }
 
 /// Verify tokens per provider, after the seed's fallbacks were applied.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct VerifyTokens {
     pub facebook: Option<Secret>,
     pub instagram: Option<Secret>,
@@ -280,6 +283,9 @@ pub fn resolve(
         job_max_attempts,
         max_attachment_bytes,
         profile_max_age_days,
+        metrics_token: env("HELPSTACK_METRICS_TOKEN")
+            .or(file.metrics_token)
+            .and_then(Secret::new),
     };
     validate(&config)?;
     Ok(config)
@@ -436,6 +442,7 @@ impl FileConfig {
         "job_max_attempts",
         "max_attachment_bytes",
         "profile_max_age_days",
+        "metrics_token",
     ];
 }
 

@@ -6,7 +6,6 @@
 //! `synchronous=FULL` cheap: one fsync covers every webhook in the batch.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -41,17 +40,6 @@ pub struct Stored {
     pub changed: i64,
 }
 
-/// Counters for `/metrics` and `doctor`.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub received: AtomicU64,
-    pub signature_failures: AtomicU64,
-    pub invalid_json: AtomicU64,
-    pub unmatched: AtomicU64,
-    pub ignored: AtomicU64,
-    pub failed: AtomicU64,
-}
-
 struct Submission {
     provider: Provider,
     received_at: i64,
@@ -65,7 +53,7 @@ struct Submission {
 #[derive(Clone)]
 pub struct Ingest {
     tx: mpsc::Sender<Submission>,
-    pub counters: Arc<Counters>,
+    pub counters: Arc<crate::metrics::Counters>,
 }
 
 impl Ingest {
@@ -102,21 +90,27 @@ impl Ingest {
         signature_header: Option<&str>,
         body: Vec<u8>,
     ) -> Result<Stored, ReceiveError> {
+        use crate::metrics::Outcome as M;
+        let started = std::time::Instant::now();
         let c = &self.counters;
         let used = match signature::verify(secrets, signature_header, &body) {
             Ok(i) => i,
             Err(e) => {
-                c.signature_failures.fetch_add(1, Ordering::Relaxed);
+                c.count(provider, M::BadSignature);
                 return Err(e.into());
             }
         };
         let value: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
             Err(e) => {
-                c.invalid_json.fetch_add(1, Ordering::Relaxed);
+                c.count(provider, M::InvalidJson);
                 return Err(ReceiveError::NotJson(e.to_string()));
             }
         };
+        if used > 0 {
+            // Logged so the operator sees when the old secret stops being needed.
+            tracing::info!(%provider, "webhook verified with the previous app secret (rotation grace period)");
+        }
         let batch = parse::parse(provider, &value);
         let (reply, answer) = oneshot::channel();
         let submission = Submission {
@@ -127,24 +121,30 @@ impl Ingest {
             batch,
             reply,
         };
-        self.tx
-            .send(submission)
-            .await
-            .map_err(|_| ReceiveError::Store("the writer has stopped".into()))?;
-        let stored = answer
-            .await
-            .map_err(|_| ReceiveError::Store("the writer has stopped".into()))?
-            .map_err(ReceiveError::Store)?;
-        c.received.fetch_add(1, Ordering::Relaxed);
-        let counter = match stored.outcome {
-            Outcome::Unmatched => Some(&c.unmatched),
-            Outcome::Ignored => Some(&c.ignored),
-            Outcome::Failed => Some(&c.failed),
-            Outcome::Processed => None,
+        let result = match self.tx.send(submission).await {
+            Ok(()) => answer
+                .await
+                .map_err(|_| ReceiveError::Store("the writer has stopped".into()))
+                .and_then(|r| r.map_err(ReceiveError::Store)),
+            Err(_) => Err(ReceiveError::Store("the writer has stopped".into())),
         };
-        if let Some(counter) = counter {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
+        let stored = match result {
+            Ok(s) => s,
+            Err(e) => {
+                c.count(provider, M::Error);
+                return Err(e);
+            }
+        };
+        c.observe(started.elapsed());
+        c.count(
+            provider,
+            match stored.outcome {
+                Outcome::Processed => M::Processed,
+                Outcome::Unmatched => M::Unmatched,
+                Outcome::Ignored => M::Ignored,
+                Outcome::Failed => M::Failed,
+            },
+        );
         Ok(stored)
     }
 }

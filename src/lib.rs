@@ -13,11 +13,13 @@ pub mod http;
 pub mod ingest;
 pub mod jobs;
 pub mod live;
+pub mod metrics;
 pub mod model;
 pub mod secrets;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod systemd;
 pub mod time_fmt;
 pub mod webhook;
 

@@ -30,8 +30,7 @@ pub fn open_database(config: &Config) -> anyhow::Result<Db> {
 /// admin account. Generated values are printed once, here, and never again.
 pub fn first_run_setup(config: &Config, db: &Db) -> anyhow::Result<WebhookSecrets> {
     let conn = db.conn()?;
-    let mut verify = config.verify_tokens.clone();
-    if verify.facebook.is_none() {
+    if config.verify_tokens.facebook.is_none() {
         let (token, created) =
             settings::get_or_create(&conn, settings::GENERATED_VERIFY_TOKEN, || {
                 crate::secrets::random_token(16)
@@ -45,10 +44,7 @@ pub fn first_run_setup(config: &Config, db: &Db) -> anyhow::Result<WebhookSecret
                 "using the verify token generated on first start (stored in the database)"
             );
         }
-        verify.facebook = crate::secrets::Secret::new(token);
     }
-    verify.instagram = verify.instagram.or_else(|| verify.facebook.clone());
-    verify.whatsapp = verify.whatsapp.or_else(|| verify.facebook.clone());
     if admin::count(&conn)? == 0 {
         let password = crate::secrets::random_password();
         admin::create(&conn, "admin", &crate::auth::hash_password(&password))?;
@@ -56,8 +52,33 @@ pub fn first_run_setup(config: &Config, db: &Db) -> anyhow::Result<WebhookSecret
             "Created dashboard login (shown only this once):\n    user:     admin\n    password: {password}"
         ));
     }
+    Ok(webhook_secrets(config, &conn)?)
+}
+
+/// Builds the secrets the webhook edge checks from the configuration and what the
+/// database holds (the generated verify token, a rotated-out app secret).
+pub fn webhook_secrets(
+    config: &Config,
+    conn: &rusqlite::Connection,
+) -> store::Result<WebhookSecrets> {
+    let mut verify = config.verify_tokens.clone();
+    if verify.facebook.is_none() {
+        verify.facebook = settings::get(conn, settings::GENERATED_VERIFY_TOKEN)?
+            .and_then(crate::secrets::Secret::new);
+    }
+    verify.instagram = verify.instagram.or_else(|| verify.facebook.clone());
+    verify.whatsapp = verify.whatsapp.or_else(|| verify.facebook.clone());
+    let previous = match (
+        settings::get(conn, settings::PREVIOUS_APP_SECRET)?.and_then(crate::secrets::Secret::new),
+        settings::get(conn, settings::PREVIOUS_APP_SECRET_UNTIL)?
+            .and_then(|v| v.parse::<i64>().ok()),
+    ) {
+        (Some(s), Some(until)) if Some(&s) != config.app_secret.as_ref() => Some((s, until)),
+        _ => None,
+    };
     Ok(WebhookSecrets {
         app: config.app_secret.iter().cloned().collect(),
+        previous,
         verify,
     })
 }
@@ -68,7 +89,7 @@ fn announce(text: &str) {
 }
 
 /// Runs the server until a shutdown signal.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
     let db = open_database(&config)?;
     tracing::info!(
         config = %config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(none: defaults and environment)".into()),
@@ -98,6 +119,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         secrets,
     ));
 
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate()).context("while installing the SIGTERM handler")?;
+    let int = signal(SignalKind::interrupt()).context("while installing the SIGINT handler")?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("while binding {}", config.listen))?;
@@ -105,13 +129,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     println!("listening on http://{addr}");
     tracing::info!(%addr, "listening");
+    // Ready only now: the database is open and migrated, the listener bound.
+    crate::systemd::notify("READY=1");
+    let watchdog =
+        crate::systemd::watchdog_interval().map(|every| tokio::spawn(watchdog(db.clone(), every)));
 
     let maintenance = tokio::spawn(maintenance(db.clone()));
+    let watcher = tokio::spawn(watch_config(state.clone(), reload));
     let app = crate::app(state.clone());
     Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(10)))
+        .run_with_graceful_shutdown(
+            app,
+            shutdown_signal(term, int),
+            Some(Duration::from_secs(10)),
+        )
         .await?;
+    crate::systemd::notify("STOPPING=1");
     maintenance.abort();
+    watcher.abort();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     for w in workers {
         w.abort();
     }
@@ -120,6 +158,88 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Pings systemd's watchdog only while the database answers, so a wedged database
+/// gets the service restarted instead of silently answering nothing.
+async fn watchdog(db: Db, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let alive = tokio::time::timeout(
+            every,
+            db.call(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)),
+        )
+        .await;
+        match alive {
+            Ok(Ok(_)) => {
+                crate::systemd::notify("WATCHDOG=1");
+            }
+            _ => tracing::error!("database did not answer; withholding the watchdog ping"),
+        }
+    }
+}
+
+/// Where the configuration came from, so it can be read again.
+pub struct Reload {
+    pub source: crate::config::ConfigSource,
+    pub overrides: crate::config::Overrides,
+}
+
+/// Picks up rotated secrets without a restart: on SIGHUP (the unit's `ExecReload`), when
+/// the config file changes, and every few seconds from the database (where `rotate`
+/// keeps the generated verify token and a rotated-out app secret).
+async fn watch_config(state: Arc<AppState>, reload: Reload) {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mtime = |c: &Config| {
+        c.file
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+    };
+    let mut config = (*state.config).clone();
+    let mut seen = mtime(&config);
+    loop {
+        let signalled = tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => false,
+            _ = async { match hup.as_mut() { Some(h) => { h.recv().await; } None => std::future::pending().await } } => true,
+        };
+        let current = match &reload.source {
+            crate::config::ConfigSource::Default(p) if !p.exists() => None,
+            _ => std::fs::metadata(reload.source.path())
+                .and_then(|m| m.modified())
+                .ok(),
+        };
+        if signalled || current != seen {
+            seen = current;
+            match crate::config::load(&reload.source, &reload.overrides, &crate::cli::env) {
+                Ok(fresh) => {
+                    if fresh.listen != config.listen || fresh.data_dir != config.data_dir {
+                        tracing::warn!(
+                            "listen address and data directory changes take effect after a restart"
+                        );
+                    }
+                    config = fresh;
+                    tracing::info!(signalled, "configuration re-read");
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "configuration not reloaded; keeping the previous one")
+                }
+            }
+        }
+        let cfg = config.clone();
+        let secrets = state
+            .db
+            .call(move |conn| webhook_secrets(&cfg, conn))
+            .await;
+        match secrets {
+            Ok(new) if new != *state.webhook_secrets() => {
+                state.set_webhook_secrets(new);
+                tracing::info!("webhook secrets updated");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reading rotated secrets failed"),
+        }
+    }
 }
 
 /// Starts the background workers after releasing jobs a previous process had claimed.
@@ -173,21 +293,15 @@ async fn maintenance(db: Db) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+/// Waits for SIGTERM or SIGINT. The handlers are installed by the caller before the
+/// server reports ready, so a stop right after start-up is still graceful.
+async fn shutdown_signal(
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+) {
     tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        _ = term.recv() => {},
+        _ = int.recv() => {},
     }
     tracing::info!("shutdown signal received");
 }

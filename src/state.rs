@@ -10,10 +10,12 @@ use crate::secrets::Secret;
 use crate::store::Db;
 
 /// The secrets the webhook edge checks; swapped whole when the configuration changes.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WebhookSecrets {
-    /// Current app secret first; a previous one only during its rotation grace period.
+    /// The configured app secret.
     pub app: Vec<Secret>,
+    /// The app secret replaced by `rotate app-secret`, accepted until the epoch-ms time.
+    pub previous: Option<(Secret, i64)>,
     pub verify: VerifyTokens,
 }
 
@@ -27,9 +29,16 @@ impl WebhookSecrets {
         }
     }
 
-    /// The app secrets accepted for signatures, in order of preference.
+    /// The app secrets accepted for signatures now: the current one first, then the
+    /// previous one while its grace period lasts.
     pub fn app_secrets(&self) -> Vec<&Secret> {
-        self.app.iter().collect()
+        let now = crate::store::now_ms();
+        let previous = self
+            .previous
+            .as_ref()
+            .filter(|(_, until)| now < *until)
+            .map(|(s, _)| s);
+        self.app.iter().chain(previous).collect()
     }
 }
 

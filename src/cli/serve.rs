@@ -15,5 +15,9 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(crate::server::run(config))
+    let reload = crate::server::Reload {
+        source: source.clone(),
+        overrides: args.overrides,
+    };
+    runtime.block_on(crate::server::run(config, reload))
 }

@@ -5,6 +5,7 @@ mod assets;
 mod auth;
 mod files;
 mod live;
+mod metrics;
 mod security;
 mod webhook;
 
@@ -22,6 +23,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/", get(assets::index))
         .at("/static/*path", get(assets::file))
         .at("/healthz", get(healthz))
+        .at("/metrics", get(metrics::metrics))
         .at(
             "/api/webhooks/:provider",
             get(webhook::handshake).post(webhook::receive),

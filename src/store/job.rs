@@ -99,6 +99,14 @@ pub fn counts(conn: &Connection) -> Result<Vec<Count>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The last error of every failed job, with its kind.
+pub fn failure_errors(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt =
+        conn.prepare("SELECT kind, COALESCE(last_error, '') FROM jobs WHERE state = 'failed'")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,199 @@
+//! Counters for `/metrics` (Prometheus text format). Lock-free: ingest bumps atomics.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::model::Provider;
+
+/// How a webhook POST ended, as counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Processed,
+    Unmatched,
+    Ignored,
+    Failed,
+    BadSignature,
+    InvalidJson,
+    Error,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 7] = [
+        Outcome::Processed,
+        Outcome::Unmatched,
+        Outcome::Ignored,
+        Outcome::Failed,
+        Outcome::BadSignature,
+        Outcome::InvalidJson,
+        Outcome::Error,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Outcome::Processed => "processed",
+            Outcome::Unmatched => "unmatched",
+            Outcome::Ignored => "ignored",
+            Outcome::Failed => "failed",
+            Outcome::BadSignature => "bad_signature",
+            Outcome::InvalidJson => "invalid_json",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 11] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
+/// Webhook counters and the ingest latency histogram.
+#[derive(Debug, Default)]
+pub struct Counters {
+    webhooks: [[AtomicU64; 7]; 3],
+    buckets: [AtomicU64; BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_us: AtomicU64,
+}
+
+fn provider_index(p: Provider) -> usize {
+    match p {
+        Provider::Facebook => 0,
+        Provider::Instagram => 1,
+        Provider::Whatsapp => 2,
+    }
+}
+
+impl Counters {
+    /// Counts one webhook POST.
+    pub fn count(&self, provider: Provider, outcome: Outcome) {
+        let o = Outcome::ALL.iter().position(|x| *x == outcome).unwrap_or(6);
+        self.webhooks[provider_index(provider)][o].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads one counter.
+    pub fn get(&self, provider: Provider, outcome: Outcome) -> u64 {
+        let o = Outcome::ALL.iter().position(|x| *x == outcome).unwrap_or(6);
+        self.webhooks[provider_index(provider)][o].load(Ordering::Relaxed)
+    }
+
+    /// Records how long a webhook took from arrival to durable storage.
+    pub fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Writes the counters in Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP helpstack_webhooks_total Webhook POSTs by provider and outcome."
+        );
+        let _ = writeln!(out, "# TYPE helpstack_webhooks_total counter");
+        for p in Provider::ALL {
+            for o in Outcome::ALL {
+                let _ = writeln!(
+                    out,
+                    "helpstack_webhooks_total{{provider=\"{p}\",outcome=\"{}\"}} {}",
+                    o.label(),
+                    self.get(p, o)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP helpstack_signature_failures_total Webhook POSTs refused for their signature."
+        );
+        let _ = writeln!(out, "# TYPE helpstack_signature_failures_total counter");
+        for p in Provider::ALL {
+            let _ = writeln!(
+                out,
+                "helpstack_signature_failures_total{{provider=\"{p}\"}} {}",
+                self.get(p, Outcome::BadSignature)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP helpstack_unmatched_events_total Webhooks naming a page, account or number with no channel."
+        );
+        let _ = writeln!(out, "# TYPE helpstack_unmatched_events_total counter");
+        for p in Provider::ALL {
+            let _ = writeln!(
+                out,
+                "helpstack_unmatched_events_total{{provider=\"{p}\"}} {}",
+                self.get(p, Outcome::Unmatched)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP helpstack_ingest_latency_seconds Time from a webhook's arrival to its durable commit."
+        );
+        let _ = writeln!(out, "# TYPE helpstack_ingest_latency_seconds histogram");
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "helpstack_ingest_latency_seconds_bucket{{le=\"{bound}\"}} {}",
+                self.buckets[i].load(Ordering::Relaxed)
+            );
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "helpstack_ingest_latency_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "helpstack_ingest_latency_seconds_sum {}",
+            self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "helpstack_ingest_latency_seconds_count {count}");
+    }
+}
+
+/// Groups a failed job's last error into a small set of reasons (the error text itself
+/// would make unbounded label values).
+pub fn failure_reason(error: &str) -> &'static str {
+    let e = error.to_ascii_lowercase();
+    if e.contains("access token rejected") {
+        "token_invalid"
+    } else if e.contains("gave up after") {
+        "retries_exhausted"
+    } else if e.contains("sha256 mismatch") {
+        "sha256_mismatch"
+    } else if e.contains("larger than") {
+        "too_large"
+    } else if e.contains("refusing") {
+        "blocked_host"
+    } else if e.contains("no profile") {
+        "no_profile"
+    } else if e.contains("no access token") {
+        "no_token"
+    } else {
+        "other"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histogram() {
+        let c = Counters::default();
+        c.count(Provider::Whatsapp, Outcome::BadSignature);
+        c.observe(Duration::from_millis(3));
+        let mut s = String::new();
+        c.render(&mut s);
+        assert!(s.contains("helpstack_signature_failures_total{provider=\"whatsapp\"} 1"));
+        assert!(s.contains("helpstack_ingest_latency_seconds_bucket{le=\"0.002\"} 0"));
+        assert!(s.contains("helpstack_ingest_latency_seconds_bucket{le=\"0.005\"} 1"));
+        assert!(s.contains("helpstack_ingest_latency_seconds_count 1"));
+    }
+}

@@ -1,0 +1,82 @@
+//! systemd integration without a library: `sd_notify` is one datagram to the socket
+//! named in `NOTIFY_SOCKET`. Outside systemd every call is a no-op.
+
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
+
+/// Sends a notification such as `READY=1`; returns whether systemd was told.
+pub fn notify(state: &str) -> bool {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return false;
+    };
+    let Ok(sock) = UnixDatagram::unbound() else {
+        return false;
+    };
+    let bytes = path.as_encoded_bytes();
+    let sent = if let Some(name) = bytes.strip_prefix(b"@") {
+        // Abstract socket namespace (systemd uses it in some setups).
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr))
+    } else {
+        sock.send_to(state.as_bytes(), &path)
+    };
+    sent.is_ok()
+}
+
+/// The watchdog interval systemd asked for (`WatchdogSec=`), halved as sd_notify(3)
+/// recommends.
+pub fn watchdog_interval() -> Option<Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID")
+        && pid.parse::<u32>().ok() != Some(std::process::id())
+    {
+        return None;
+    }
+    (usec > 0).then(|| Duration::from_micros(usec / 2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifies_a_listening_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let server = UnixDatagram::bind(&path).unwrap();
+        // The crate forbids `unsafe` (and so `set_var`): the child test process sends.
+        run_child_with_socket(&path);
+        let mut buf = [0u8; 32];
+        let n = server.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1");
+    }
+
+    fn run_child_with_socket(path: &std::path::Path) {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "systemd::tests::child_sends", "--nocapture"])
+            .env("NOTIFY_SOCKET", path)
+            .env("HELPSTACK_NOTIFY_CHILD", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+
+    #[test]
+    fn child_sends() {
+        if std::env::var_os("HELPSTACK_NOTIFY_CHILD").is_some() {
+            assert!(notify("READY=1"));
+        }
+    }
+
+    #[test]
+    fn no_socket_no_op() {
+        if std::env::var_os("NOTIFY_SOCKET").is_none() {
+            assert!(!notify("READY=1"));
+        }
+    }
+}
