@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod live;
 pub mod metrics;
 pub mod model;
+pub mod ownership;
 pub mod secrets;
 pub mod server;
 pub mod state;

@@ -23,7 +23,16 @@ pub fn open_database(config: &Config) -> anyhow::Result<Db> {
         )
     })?;
     let path = config.database_path();
-    Db::open(&path).with_context(|| format!("while opening database {}", path.display()))
+    let db =
+        Db::open(&path).with_context(|| format!("while opening database {}", path.display()))?;
+    if let Some(uid) = crate::ownership::hand_over_database_files(&config.data_dir, &path) {
+        tracing::warn!(
+            uid,
+            "running as root: database files were handed to the data directory's owner so the \
+             service can still open them; prefer `sudo -u helpstack helpstack ...`"
+        );
+    }
+    Ok(db)
 }
 
 /// Fills in what a fresh install lacks: a verify token (if none is configured) and an
@@ -227,10 +236,7 @@ async fn watch_config(state: Arc<AppState>, reload: Reload) {
             }
         }
         let cfg = config.clone();
-        let secrets = state
-            .db
-            .call(move |conn| webhook_secrets(&cfg, conn))
-            .await;
+        let secrets = state.db.call(move |conn| webhook_secrets(&cfg, conn)).await;
         match secrets {
             Ok(new) if new != *state.webhook_secrets() => {
                 state.set_webhook_secrets(new);

@@ -238,3 +238,38 @@ async fn logs_are_json_lines_off_a_terminal_and_carry_no_secrets() {
     assert!(log.contains("webhook refused"));
     assert!(!log.contains(APP_SECRET) && !log.contains(VERIFY_TOKEN));
 }
+
+#[test]
+fn root_run_commands_leave_database_files_to_the_service_account() {
+    use std::os::unix::fs::MetadataExt;
+    if std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(1)
+        != 0
+    {
+        eprintln!("not root: ownership hand-over only applies to root; skipped");
+        return;
+    }
+    let w = Workdir::new();
+    let data = w.path().join("helpstack-data");
+    std::fs::create_dir_all(&data).unwrap();
+    // 65534 = nobody: stands in for the packaged `helpstack` user.
+    std::os::unix::fs::chown(&data, Some(65534), Some(65534)).unwrap();
+    let out = w.run(&[
+        "channel",
+        "add",
+        "facebook",
+        "--page-id",
+        "123",
+        "--access-token",
+        "t",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = std::fs::metadata(data.join("helpstack.db")).unwrap();
+    assert_eq!((db.uid(), db.gid()), (65534, 65534));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("running as root"));
+}

@@ -71,7 +71,29 @@ pub fn run(path: &Path, mut args: Args) -> anyhow::Result<()> {
     }
     let answers = resolve(&args)?;
     write_config(path, &answers)?;
-    println!("wrote {} (mode 0600)", path.display());
+    let service = crate::ownership::is_root()
+        .then(|| crate::ownership::lookup_user(crate::ownership::SERVICE_USER))
+        .flatten();
+    match service {
+        // Packaged install: the service reads the config through its group, and owns
+        // its data directory; the file stays unwritable for it.
+        Some((uid, gid, _)) => {
+            std::os::unix::fs::chown(path, Some(0), Some(gid))?;
+            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o640))?;
+            std::fs::create_dir_all(&answers.data_dir)?;
+            std::os::unix::fs::chown(&answers.data_dir, Some(uid), Some(gid))?;
+            std::fs::set_permissions(
+                &answers.data_dir,
+                std::os::unix::fs::PermissionsExt::from_mode(0o750),
+            )?;
+            println!(
+                "wrote {} (root:{} 0640)",
+                path.display(),
+                crate::ownership::SERVICE_USER
+            );
+        }
+        None => println!("wrote {} (mode 0600)", path.display()),
+    }
 
     // Check the file loads exactly as serve will load it, then prepare the database.
     let cfg = config::load(
