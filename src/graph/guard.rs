@@ -65,7 +65,12 @@ pub fn check_url(url: &Url, allow_private: bool) -> Result<(), GraphError> {
     }
 }
 
-fn refused() -> GraphError {
+/// Text every guard refusal carries, so errors that come back through reqwest (DNS,
+/// redirects) can be recognised as refusals.
+pub const REFUSAL_MARK: &str = "private or loopback address";
+
+/// The error for a refused media URL.
+pub fn refused() -> GraphError {
     GraphError::Permanent(
         "refusing to fetch media from a private or loopback address \
          (set allow_private_media_hosts to allow it)"
@@ -100,7 +105,7 @@ impl Resolve for PublicOnly {
                 .filter(|a| is_public(a.ip()))
                 .collect();
             if addrs.is_empty() {
-                return Err(format!("{host} resolves to no public address").into());
+                return Err(format!("{host} resolves only to a {REFUSAL_MARK}").into());
             }
             Ok(Box::new(addrs.into_iter()) as Addrs)
         })

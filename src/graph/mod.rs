@@ -5,6 +5,7 @@
 //! job runner knows whether to retry, give up, or flag the channel's token.
 
 mod guard;
+pub mod subscribe;
 
 use std::path::Path;
 use std::time::Duration;
@@ -217,10 +218,16 @@ impl Client {
         if let Some(token) = bearer {
             req = req.bearer_auth(token);
         }
-        let mut resp = req
-            .send()
-            .await
-            .map_err(|e| GraphError::Transient(describe(&e)))?;
+        let mut resp = req.send().await.map_err(|e| {
+            let msg = describe(&e);
+            // The guard refuses through the resolver and the redirect policy, which
+            // surface as connection/redirect errors: those are final, not transient.
+            if msg.contains(guard::REFUSAL_MARK) {
+                guard::refused()
+            } else {
+                GraphError::Transient(msg)
+            }
+        })?;
         let status = resp.status();
         if !status.is_success() {
             return Err(match status.as_u16() {

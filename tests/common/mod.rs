@@ -2,6 +2,8 @@
 //! a temp data directory, talk HTTP to it, stop it on drop.
 #![allow(dead_code)]
 
+pub mod fake_graph;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
