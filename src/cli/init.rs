@@ -170,7 +170,12 @@ fn resolve(args: &Args) -> anyhow::Result<Answers> {
     let data_dir = if data_dir.is_absolute() {
         data_dir
     } else {
-        std::env::current_dir()?.join(data_dir)
+        // Join without the `./` of the default, so the file reads /srv/x/helpstack-data.
+        let relative: PathBuf = data_dir
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        std::env::current_dir()?.join(relative)
     };
     let (verify_token, verify_generated) = match args.verify_token.clone().filter(|t| !t.is_empty())
     {

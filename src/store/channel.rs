@@ -158,3 +158,62 @@ pub fn token_of(credentials: &str) -> Option<String> {
         .filter(|t| !t.is_empty())
         .map(str::to_string)
 }
+
+/// Counts a channel's conversations (what `channel remove --purge` would delete).
+pub fn conversation_count(conn: &Connection, id: i64) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM conversations WHERE channel_id = ?1",
+        [id],
+        |r| r.get(0),
+    )?)
+}
+
+/// Deletes a channel and, through the schema's cascades, its contacts, conversations,
+/// messages and their overlays. Journal rows stay (they name no channel row), so
+/// re-adding the channel and running `replay` brings the conversations back.
+pub fn remove(conn: &Connection, id: i64) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM channels WHERE id = ?1", [id])? == 1)
+}
+
+/// Replaces a channel's access token and forgets what Meta said about the old one.
+pub fn set_token(conn: &Connection, id: i64, token: &str) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE channels SET credentials = json_set(credentials, '$.accessToken', ?2),
+                token_status = 'unknown', token_error = NULL, updated_at = ?3
+         WHERE id = ?1",
+        params![id, token, now_ms()],
+    )?;
+    Ok(n == 1)
+}
+
+/// Puts the channel's jobs that failed because Meta rejected its token back in the
+/// queue (attempts reset, due now), and marks their attachments pending again.
+/// Only the newest failed job per subject is revived, and none where a live job for
+/// the subject exists, so the one-live-job-per-subject index holds.
+pub fn requeue_token_failures(conn: &Connection, id: i64) -> Result<usize> {
+    let now = now_ms();
+    conn.execute(
+        "UPDATE attachments SET status = 'pending', error = NULL, updated_at = ?2
+         WHERE status = 'failed' AND error LIKE '%access token rejected%'
+           AND message_id IN (SELECT id FROM messages WHERE channel_id = ?1)",
+        params![id, now],
+    )?;
+    Ok(conn.execute(
+        "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?2, locked_until = NULL,
+                updated_at = ?2
+         WHERE state = 'failed' AND last_error LIKE '%access token rejected%'
+           AND ((kind = 'fetch_profile'
+                 AND subject_id IN (SELECT id FROM contacts WHERE channel_id = ?1))
+             OR (kind = 'download_attachment'
+                 AND subject_id IN (SELECT a.id FROM attachments a
+                                    JOIN messages m ON m.id = a.message_id
+                                    WHERE m.channel_id = ?1)))
+           AND id = (SELECT MAX(j.id) FROM jobs j
+                     WHERE j.kind = jobs.kind AND j.subject_id = jobs.subject_id
+                       AND j.state = 'failed')
+           AND NOT EXISTS (SELECT 1 FROM jobs j
+                           WHERE j.kind = jobs.kind AND j.subject_id = jobs.subject_id
+                             AND j.state IN ('queued', 'running'))",
+        params![id, now],
+    )?)
+}

@@ -78,3 +78,84 @@ pub fn count(conn: &Connection, outcome: Option<Outcome>) -> Result<i64> {
         None => conn.query_row("SELECT COUNT(*) FROM webhook_journal", [], |r| r.get(0))?,
     })
 }
+
+/// Deletes (or with `dry_run` only counts) the rows received before `before_ms` whose
+/// outcome is one of `outcomes`. Deletes in chunks so a running server's writer never
+/// waits long for the write lock.
+pub fn prune(
+    conn: &Connection,
+    before_ms: i64,
+    outcomes: &[Outcome],
+    dry_run: bool,
+) -> Result<i64> {
+    let list = outcomes
+        .iter()
+        .map(|o| format!("'{}'", o.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let filter = format!("received_at < ?1 AND outcome IN ({list})");
+    if dry_run {
+        return Ok(conn.query_row(
+            &format!("SELECT COUNT(*) FROM webhook_journal WHERE {filter}"),
+            [before_ms],
+            |r| r.get(0),
+        )?);
+    }
+    let sql = format!(
+        "DELETE FROM webhook_journal WHERE id IN
+           (SELECT id FROM webhook_journal WHERE {filter} LIMIT 2000)"
+    );
+    let mut total = 0i64;
+    loop {
+        let n = conn.execute(&sql, [before_ms])?;
+        total += n as i64;
+        if n == 0 {
+            return Ok(total);
+        }
+    }
+}
+
+/// Counts the rows received since `since_ms` with one outcome.
+pub fn count_since(conn: &Connection, outcome: Outcome, since_ms: i64) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM webhook_journal WHERE outcome = ?1 AND received_at >= ?2",
+        params![outcome.as_str(), since_ms],
+        |r| r.get(0),
+    )?)
+}
+
+/// The newest arrival time for a provider, if anything ever arrived.
+pub fn last_received(conn: &Connection, provider: &str) -> Result<Option<i64>> {
+    Ok(conn.query_row(
+        "SELECT MAX(received_at) FROM webhook_journal WHERE provider = ?1",
+        [provider],
+        |r| r.get(0),
+    )?)
+}
+
+/// The unmatched channel ids of rows received since `since_ms`: one
+/// `(provider, id, bodies)` per provider and id, most frequent first.
+pub fn unmatched_since(conn: &Connection, since_ms: i64) -> Result<Vec<(String, String, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT provider, unmatched FROM webhook_journal
+         WHERE outcome = 'unmatched' AND received_at >= ?1 AND unmatched IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([since_ms], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut counts: Vec<(String, String, i64)> = Vec::new();
+    for row in rows {
+        let (provider, list) = row?;
+        for id in serde_json::from_str::<Vec<String>>(&list).unwrap_or_default() {
+            match counts
+                .iter_mut()
+                .find(|(p, i, _)| *p == provider && *i == id)
+            {
+                Some(c) => c.2 += 1,
+                None => counts.push((provider.clone(), id, 1)),
+            }
+        }
+    }
+    counts.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
+    Ok(counts)
+}

@@ -5,15 +5,18 @@
 
 pub mod admin;
 pub mod attachment;
+pub mod backup;
 pub mod change;
 pub mod channel;
 pub mod contact;
 pub mod conversation;
+pub mod doctor;
 pub mod ingest;
 pub mod job;
 pub mod journal;
 pub mod message;
 mod migrate;
+pub mod replay;
 pub mod session;
 pub mod settings;
 

@@ -52,3 +52,9 @@ pub fn get_or_create(
         Ok((get(conn, key)?.unwrap_or(value), false))
     }
 }
+
+/// Removes a setting (absent is fine).
+pub fn delete(conn: &Connection, key: &str) -> Result<()> {
+    conn.execute("DELETE FROM settings WHERE key = ?1", [key])?;
+    Ok(())
+}
