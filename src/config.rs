@@ -45,6 +45,7 @@ pub struct FileConfig {
     pub max_attachment_bytes: Option<u64>,
     pub profile_max_age_days: Option<u64>,
     pub metrics_token: Option<String>,
+    pub journal_retention_days: Option<u64>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -83,6 +84,8 @@ pub struct Config {
     pub profile_max_age_days: u64,
     /// Bearer token for `/metrics`; without one, only local scrapers are answered.
     pub metrics_token: Option<Secret>,
+    /// Processed/ignored journal bodies older than this are pruned by `serve` (0 = keep).
+    pub journal_retention_days: u64,
 }
 
 /// Verify tokens per provider, after the seed's fallbacks were applied.
@@ -283,6 +286,10 @@ pub fn resolve(
         job_max_attempts,
         max_attachment_bytes,
         profile_max_age_days,
+        journal_retention_days: match env("HELPSTACK_JOURNAL_RETENTION_DAYS") {
+            Some(v) => parse_env("HELPSTACK_JOURNAL_RETENTION_DAYS", &v)?,
+            None => file.journal_retention_days.unwrap_or(30),
+        },
         metrics_token: env("HELPSTACK_METRICS_TOKEN")
             .or(file.metrics_token)
             .and_then(Secret::new),
@@ -443,6 +450,7 @@ impl FileConfig {
         "max_attachment_bytes",
         "profile_max_age_days",
         "metrics_token",
+        "journal_retention_days",
     ];
 }
 

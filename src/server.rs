@@ -143,7 +143,7 @@ pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
     let watchdog =
         crate::systemd::watchdog_interval().map(|every| tokio::spawn(watchdog(db.clone(), every)));
 
-    let maintenance = tokio::spawn(maintenance(db.clone()));
+    let maintenance = tokio::spawn(maintenance(db.clone(), config.journal_retention_days));
     let watcher = tokio::spawn(watch_config(state.clone(), reload));
     let app = crate::app(state.clone());
     Server::new_with_acceptor(acceptor)
@@ -286,12 +286,33 @@ fn start_jobs(
     ))
 }
 
-/// Periodic housekeeping: a WAL checkpoint every second (the ingest writer does not
-/// checkpoint itself, so it never stalls on one).
-async fn maintenance(db: Db) {
+/// Periodic housekeeping: a WAL checkpoint every second (it copies the bulk of the WAL
+/// back in the background, so the writer's own checkpoints stay small), and once an
+/// hour the journal retention: processed and ignored bodies older than
+/// `journal_retention_days`; unmatched and failed ones are kept for `replay`.
+async fn maintenance(db: Db, retention_days: u64) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n: u64 = 0;
     loop {
         tick.tick().await;
+        n += 1;
+        if retention_days > 0 && n % 3600 == 1 {
+            let before = store::now_ms() - retention_days as i64 * 24 * 3600 * 1000;
+            let keep = [
+                store::journal::Outcome::Processed,
+                store::journal::Outcome::Ignored,
+            ];
+            match db
+                .call(move |conn| store::journal::prune(conn, before, &keep, false))
+                .await
+            {
+                Ok(0) => {}
+                Ok(pruned) => {
+                    tracing::info!(pruned, retention_days, "pruned old webhook journal rows")
+                }
+                Err(e) => tracing::warn!(error = %e, "journal retention failed"),
+            }
+        }
         let result = db.call(|conn| store::checkpoint(conn)).await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "database maintenance failed");

@@ -273,3 +273,44 @@ fn root_run_commands_leave_database_files_to_the_service_account() {
     assert_eq!((db.uid(), db.gid()), (65534, 65534));
     assert!(String::from_utf8_lossy(&out.stderr).contains("running as root"));
 }
+
+#[tokio::test]
+async fn serve_prunes_old_processed_journal_rows_but_keeps_unmatched_ones() {
+    let mut w = Workdir::new();
+    w.set_env("HELPSTACK_JOURNAL_RETENTION_DAYS", "1");
+    // Create the database, then age two rows by hand.
+    let out = w.run(&["channel", "list"]);
+    assert!(out.status.success());
+    let old = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 2 * 24 * 3600 * 1000;
+    let db = w.db();
+    for outcome in ["processed", "unmatched"] {
+        db.execute(
+            "INSERT INTO webhook_journal (provider, received_at, body, outcome) VALUES ('facebook', ?1, x'7b7d', ?2)",
+            rusqlite::params![old, outcome],
+        )
+        .unwrap();
+    }
+    drop(db);
+    let server = w.serve(&[]);
+    assert_eq!(post_signed(&server, "facebook", BODY).await.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let outcomes: Vec<String> = w
+            .db()
+            .prepare("SELECT outcome FROM webhook_journal ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        if outcomes == ["unmatched", "unmatched"] {
+            break; // the fresh body names page 1111111111, which has no channel here
+        }
+        assert!(Instant::now() < deadline, "{outcomes:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
