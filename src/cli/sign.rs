@@ -22,19 +22,7 @@ pub struct Args {
 /// Prints `sha256=<hex>` of the body's exact bytes.
 pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
     let config = super::load(source)?;
-    let secret = match args.secret {
-        Some(s) if s.is_empty() => {
-            return Err(UsageError("--secret must not be empty".into()).into());
-        }
-        Some(s) => s,
-        None => config
-            .app_secret
-            .as_ref()
-            .map(|s| s.expose().to_string())
-            .ok_or_else(|| {
-                UsageError("no app secret is configured: pass --secret SECRET".into())
-            })?,
-    };
+    let secret = super::signing_secret(args.secret.as_deref(), &config)?;
     let body = read_body(&args.file)?;
     println!("{}", signature::sign(&secret, &body));
     Ok(())

@@ -46,17 +46,7 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
     let provider = Provider::parse(&args.provider)
         .ok_or_else(|| UsageError(format!("unknown provider {:?}", args.provider)))?;
     let url = webhook_url(&args.to, provider)?;
-    let secret = match &args.secret {
-        Some(s) if !s.is_empty() => s.clone(),
-        Some(_) => return Err(UsageError("--secret must not be empty".into()).into()),
-        None => config
-            .app_secret
-            .as_ref()
-            .map(|s| s.expose().to_string())
-            .ok_or_else(|| {
-                UsageError("no app secret is configured: pass --secret SECRET".into())
-            })?,
-    };
+    let secret = super::signing_secret(args.secret.as_deref(), &config)?;
     let id = match channel_id(&args, provider)? {
         Some(id) => id,
         None => {

@@ -184,9 +184,16 @@ impl Client {
     }
 
     async fn get_json(&self, url: Url, token: &str) -> Result<Value, GraphError> {
-        let resp = self
-            .graph
-            .get(url)
+        self.send_json(self.graph.get(url), token).await
+    }
+
+    /// Sends a Graph request with the token and classifies a failure from its JSON body.
+    async fn send_json(
+        &self,
+        req: reqwest::RequestBuilder,
+        token: &str,
+    ) -> Result<Value, GraphError> {
+        let resp = req
             .bearer_auth(token)
             .send()
             .await

@@ -5,7 +5,7 @@
 use reqwest::Url;
 use serde_json::Value;
 
-use super::{Client, GraphError, classify, describe, encode_segment};
+use super::{Client, GraphError, encode_segment};
 
 /// The Messenger fields HelpStack stores.
 pub const MESSENGER_FIELDS: &[&str] = &[
@@ -54,20 +54,6 @@ impl Client {
     }
 
     async fn post_json(&self, url: Url, token: &str) -> Result<Value, GraphError> {
-        let resp = self
-            .graph
-            .post(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| GraphError::Transient(describe(&e)))?;
-        let status = resp.status();
-        let body: Value = resp.json().await.map_err(|e| {
-            GraphError::Transient(format!("unreadable Graph response: {}", describe(&e)))
-        })?;
-        if status.is_success() && body.get("error").is_none() {
-            return Ok(body);
-        }
-        Err(classify(status, &body))
+        self.send_json(self.graph.post(url), token).await
     }
 }
