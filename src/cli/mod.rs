@@ -171,6 +171,22 @@ fn human_duration(d: Duration) -> String {
     }
 }
 
+/// The app secret to sign with: `--secret` when given (never empty), else the
+/// configured one.
+fn signing_secret(flag: Option<&str>, config: &Config) -> anyhow::Result<String> {
+    match flag {
+        Some("") => Err(UsageError("--secret must not be empty".into()).into()),
+        Some(s) => Ok(s.to_string()),
+        None => config
+            .app_secret
+            .as_ref()
+            .map(|s| s.expose().to_string())
+            .ok_or_else(|| {
+                UsageError("no app secret is configured: pass --secret SECRET".into()).into()
+            }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,21 +213,5 @@ mod tests {
         let expected = crate::store::now_ms() - 7_200_000;
         assert!((two_hours_ago - expected).abs() < 5_000);
         assert!(parse_since("yesterday").is_err());
-    }
-}
-
-/// The app secret to sign with: `--secret` when given (never empty), else the
-/// configured one.
-fn signing_secret(flag: Option<&str>, config: &Config) -> anyhow::Result<String> {
-    match flag {
-        Some("") => Err(UsageError("--secret must not be empty".into()).into()),
-        Some(s) => Ok(s.to_string()),
-        None => config
-            .app_secret
-            .as_ref()
-            .map(|s| s.expose().to_string())
-            .ok_or_else(|| {
-                UsageError("no app secret is configured: pass --secret SECRET".into()).into()
-            }),
     }
 }
