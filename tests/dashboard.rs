@@ -396,3 +396,36 @@ fn url_encode(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn throttling_behind_the_proxy_is_per_client_not_for_everyone() {
+    let w = setup();
+    let server = w.serve(&[]);
+    let attempt = |ip: &'static str, password: &'static str| {
+        let url = server.url("/api/session");
+        async move {
+            client()
+                .post(url)
+                .header("x-forwarded-for", format!("198.51.100.1, {ip}"))
+                .json(&json!({"username": ADMIN_USER, "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    for _ in 0..6 {
+        attempt("203.0.113.66", "guess").await;
+    }
+    assert_eq!(
+        attempt("203.0.113.66", ADMIN_PASSWORD).await,
+        429,
+        "the attacker waits"
+    );
+    assert_eq!(
+        attempt("203.0.113.10", ADMIN_PASSWORD).await,
+        200,
+        "an agent elsewhere does not"
+    );
+}

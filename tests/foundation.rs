@@ -413,3 +413,32 @@ fn status_for_declared_length(server: &Server, len: usize) -> u16 {
     let head = String::from_utf8_lossy(&buf[..n]);
     head.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
+
+#[test]
+fn init_replaces_a_sample_config_without_secrets_and_keeps_its_values() {
+    let w = Workdir::bare();
+    std::fs::write(
+        w.path().join("sample.toml"),
+        "# shipped sample\nlisten = \"127.0.0.1:18123\"\ndata_dir = \"kept-data\"\n",
+    )
+    .unwrap();
+    let out = w.run(&[
+        "init",
+        "--non-interactive",
+        "--config",
+        "sample.toml",
+        "--app-secret",
+        "s",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(w.path().join("sample.toml")).unwrap();
+    assert!(text.contains("listen = \"127.0.0.1:18123\""), "{text}");
+    assert!(w.path().join("kept-data/helpstack.db").exists());
+    // Now it holds secrets: replacing it needs --force.
+    let again = w.run(&["init", "--non-interactive", "--config", "sample.toml"]);
+    assert_eq!(again.status.code(), Some(2));
+}

@@ -58,12 +58,34 @@ struct Answers {
 
 /// Runs `init`.
 pub fn run(path: &Path, mut args: Args) -> anyhow::Result<()> {
-    if path.exists() && !args.force {
+    // An existing file supplies the defaults. One holding no secret (the sample the
+    // package ships) may be replaced; one with secrets needs --force.
+    let existing = path
+        .exists()
+        .then(|| config::read_file(path).ok())
+        .flatten();
+    let holds_secrets = existing.as_ref().is_none_or(|f| {
+        [
+            &f.app_secret,
+            &f.verify_token,
+            &f.instagram_verify_token,
+            &f.whatsapp_verify_token,
+        ]
+        .iter()
+        .any(|v| v.as_deref().is_some_and(|s| !s.is_empty()))
+    });
+    if path.exists() && holds_secrets && !args.force {
         return Err(UsageError(format!(
             "{} already exists; use --force to overwrite it",
             path.display()
         ))
         .into());
+    }
+    if let Some(f) = existing {
+        args.listen = args.listen.or(f.listen);
+        args.data_dir = args.data_dir.or(f.data_dir);
+        args.public_url = args.public_url.or(f.public_url);
+        args.graph_api_url = args.graph_api_url.or(f.graph_api_url);
     }
     let interactive = !args.non_interactive && std::io::stdin().is_terminal();
     if interactive {
@@ -162,9 +184,12 @@ fn resolve(args: &Args) -> anyhow::Result<Answers> {
     if listen.parse::<std::net::SocketAddr>().is_err() {
         return Err(UsageError(format!("--listen {listen:?} is not an IP:port address")).into());
     }
+    // On a packaged install (root, with the service account present) the data lives in
+    // the service account's home, /var/lib/helpstack.
     let data_dir = args
         .data_dir
         .clone()
+        .or_else(packaged_home)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     // Written absolute, so the file means the same from any working directory.
     let data_dir = if data_dir.is_absolute() {
@@ -191,6 +216,14 @@ fn resolve(args: &Args) -> anyhow::Result<Answers> {
         public_url: args.public_url.clone(),
         graph_api_url: args.graph_api_url.clone(),
     })
+}
+
+/// The service account's home on a packaged install run as root (/var/lib/helpstack).
+fn packaged_home() -> Option<PathBuf> {
+    crate::ownership::is_root()
+        .then(|| crate::ownership::lookup_user(crate::ownership::SERVICE_USER))
+        .flatten()
+        .map(|(_, _, home)| PathBuf::from(home))
 }
 
 fn quoted(s: &str) -> String {
@@ -290,7 +323,10 @@ fn ask_all(args: &mut Args) -> anyhow::Result<()> {
         args.listen = prompt("Listen address", Some(DEFAULT_LISTEN))?;
     }
     if args.data_dir.is_none() {
-        args.data_dir = prompt("Data directory", Some(DEFAULT_DATA_DIR))?.map(PathBuf::from);
+        let default = packaged_home()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| DEFAULT_DATA_DIR.to_string());
+        args.data_dir = prompt("Data directory", Some(&default))?.map(PathBuf::from);
     }
     if args.public_url.is_none() {
         args.public_url = prompt("Public HTTPS URL Meta will call (optional)", None)?;

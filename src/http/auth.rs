@@ -100,11 +100,27 @@ impl LoginLimiter {
     }
 }
 
+/// The client's address for throttling. Behind the local reverse proxy every
+/// connection comes from loopback, so there (and only there: the same trust rule as
+/// `X-Forwarded-Proto`) the proxy's `X-Real-IP` or last `X-Forwarded-For` hop is used;
+/// otherwise one attacker's failures would lock every agent out.
 fn client_ip(req: &Request) -> IpAddr {
-    req.remote_addr()
+    let peer = req
+        .remote_addr()
         .as_socket_addr()
         .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    if !peer.is_loopback() {
+        return peer;
+    }
+    let forwarded = req.header("x-real-ip").map(str::to_string).or_else(|| {
+        req.header("x-forwarded-for")
+            .and_then(|v| v.rsplit(',').next())
+            .map(|v| v.trim().to_string())
+    });
+    forwarded
+        .and_then(|v| v.parse::<IpAddr>().ok())
+        .unwrap_or(peer)
 }
 
 /// `POST /api/session`: checks the password and sets an HttpOnly session cookie.
