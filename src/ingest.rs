@@ -64,13 +64,14 @@ impl Ingest {
         opts: store::ingest::Options,
     ) -> Result<(Self, std::thread::JoinHandle<()>), StoreError> {
         let conn = db.dedicated()?;
+        let gate = db.write_gate();
         // Checkpoints run on the maintenance task instead (`store::checkpoint`), so the
         // writer never stalls copying the WAL back into the database.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let (tx, rx) = mpsc::channel(4096);
         let handle = std::thread::Builder::new()
             .name("ingest-writer".into())
-            .spawn(move || writer_loop(conn, rx, bus, opts))
+            .spawn(move || writer_loop(conn, rx, bus, opts, gate))
             .map_err(|e| StoreError::Join(e.to_string()))?;
         Ok((
             Self {
@@ -154,6 +155,7 @@ fn writer_loop(
     mut rx: mpsc::Receiver<Submission>,
     bus: Bus,
     opts: store::ingest::Options,
+    gate: store::WriteGate,
 ) {
     let mut last_checkpoint = std::time::Instant::now();
     while let Some(first) = rx.blocking_recv() {
@@ -164,7 +166,11 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        match write_group(&mut conn, &group, &opts) {
+        let written = {
+            let _writing = gate.lock().unwrap_or_else(|e| e.into_inner());
+            write_group(&mut conn, &group, &opts)
+        };
+        match written {
             Ok(results) => {
                 for (sub, (stored, live)) in group.into_iter().zip(results) {
                     bus.publish(live);

@@ -162,7 +162,7 @@ async fn update_conversation(
 ) -> Result<Json<Value>, ApiError> {
     let (view, live) = state
         .db
-        .call(move |conn| {
+        .write(move |conn| {
             let tx = conn.transaction()?;
             if conversation::get(&tx, id)?.is_none() {
                 return Err(crate::store::StoreError::NotFound(format!(

@@ -156,7 +156,7 @@ pub async fn login(
     let hash = auth::token_hash(&token);
     state
         .db
-        .call(move |conn| session::create(conn, &hash, admin_id, SESSION_TTL_MS))
+        .write(move |conn| session::create(conn, &hash, admin_id, SESSION_TTL_MS))
         .await?;
     Ok(Response::builder()
         .header("set-cookie", session_cookie(req, &token))
@@ -191,7 +191,7 @@ pub async fn logout(req: &Request, state: Data<&Arc<AppState>>) -> Result<Respon
         let hash = auth::token_hash(token);
         state
             .db
-            .call(move |conn| session::delete(conn, &hash))
+            .write(move |conn| session::delete(conn, &hash))
             .await?;
     }
     Ok(Response::builder()
@@ -253,7 +253,7 @@ pub async fn change_password(
     let (username, admin_id) = (session.username.clone(), session.admin_id);
     state
         .db
-        .call(move |conn| {
+        .write(move |conn| {
             admin::set_password(conn, &username, &new_hash)?;
             session::create(conn, &token_hash, admin_id, SESSION_TTL_MS)
         })

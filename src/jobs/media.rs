@@ -16,7 +16,7 @@ use crate::store::{attachment, channel};
 pub async fn run(ctx: &Context, attachment_id: i64) -> Result<(), JobError> {
     let work = ctx
         .db
-        .call(move |conn| attachment::work(conn, attachment_id))
+        .write(move |conn| attachment::work(conn, attachment_id))
         .await?;
     let Some(work) = work else { return Ok(()) };
     if work.status == "stored" {
@@ -90,7 +90,7 @@ pub async fn run(ctx: &Context, attachment_id: i64) -> Result<(), JobError> {
     let (sha, size, message_id) = (downloaded.sha256_hex, downloaded.size, work.message_id);
     let changes = ctx
         .db
-        .call(move |conn| {
+        .write(move |conn| {
             attachment::mark_stored(conn, attachment_id, &sha, size, mime.as_deref())?;
             Ok(vec![
                 Change::attachment_updated(attachment_id),

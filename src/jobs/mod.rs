@@ -56,7 +56,7 @@ pub fn start(ctx: Context, config: PoolConfig) -> Vec<tokio::task::JoinHandle<()
 
 async fn worker(ctx: Context, config: Arc<PoolConfig>) {
     loop {
-        let claimed = ctx.db.call(|conn| job::claim(conn, LEASE_MS)).await;
+        let claimed = ctx.db.write(|conn| job::claim(conn, LEASE_MS)).await;
         match claimed {
             Ok(Some(j)) => run_one(&ctx, &config, j).await,
             Ok(None) => tokio::time::sleep(Duration::from_millis(250)).await,
@@ -110,7 +110,7 @@ async fn run_one(ctx: &Context, config: &PoolConfig, j: job::Job) {
     let ctx2 = ctx.clone();
     let saved = ctx
         .db
-        .call(move |conn| {
+        .write(move |conn| {
             let mut changes = Vec::new();
             match &outcome {
                 Outcome::Done => job::complete(conn, id)?,
@@ -159,7 +159,7 @@ pub(crate) async fn note_token_error(ctx: &Context, channel_id: i64, e: &GraphEr
         let msg = e.to_string();
         let r = ctx
             .db
-            .call(move |conn| channel::set_token_invalid(conn, channel_id, &msg))
+            .write(move |conn| channel::set_token_invalid(conn, channel_id, &msg))
             .await;
         if let Err(err) = r {
             tracing::error!(error = %err, "flagging the channel token failed");

@@ -14,7 +14,7 @@ const NO_PROFILE_SUBCODE_TEXT: &str = "2018218";
 pub async fn run(ctx: &Context, contact_id: i64) -> Result<(), JobError> {
     let work = ctx
         .db
-        .call(move |conn| contact::profile_work(conn, contact_id))
+        .write(move |conn| contact::profile_work(conn, contact_id))
         .await?;
     let Some(work) = work else { return Ok(()) };
     let provider = Provider::parse(&work.provider).unwrap_or(Provider::Facebook);
@@ -32,7 +32,7 @@ pub async fn run(ctx: &Context, contact_id: i64) -> Result<(), JobError> {
             // Not an outage: Meta has no profile to give (or no consent). Remember the
             // attempt so the next message does not ask again at once.
             ctx.db
-                .call(move |conn| contact::mark_profile_checked(conn, contact_id))
+                .write(move |conn| contact::mark_profile_checked(conn, contact_id))
                 .await?;
             return Err(JobError::Permanent(format!("no profile available: {m}")));
         }
@@ -47,7 +47,7 @@ pub async fn run(ctx: &Context, contact_id: i64) -> Result<(), JobError> {
     };
     let changes = ctx
         .db
-        .call(move |conn| {
+        .write(move |conn| {
             contact::set_profile(
                 conn,
                 contact_id,

@@ -61,7 +61,14 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Db {
     pool: r2d2::Pool<SqliteConnectionManager>,
     path: PathBuf,
+    gate: WriteGate,
 }
+
+/// Serialises this process's writers in-process. SQLite's busy handler sleeps and
+/// polls, so under a steady stream of ingest commits another writer (a job recording
+/// its result, a login) rarely hits the gap between two commits and times out; waiting
+/// on a mutex instead wakes it the moment the ingest writer lets go.
+pub type WriteGate = std::sync::Arc<std::sync::Mutex<()>>;
 
 /// Sets the pragmas every connection needs.
 ///
@@ -69,7 +76,7 @@ pub struct Db {
 /// must survive a power cut, not just a crashed process. With WAL and group commit the
 /// cost is one fsync per batch of webhooks, not one per webhook.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(Duration::from_secs(15))?;
     // The ingest path alone uses ~30 distinct statements; rusqlite's default cache of 16
     // would re-parse SQL on every webhook.
     conn.set_prepared_statement_cache_capacity(128);
@@ -104,6 +111,7 @@ impl Db {
         Ok(Self {
             pool,
             path: path.to_path_buf(),
+            gate: WriteGate::default(),
         })
     }
 
@@ -122,6 +130,27 @@ impl Db {
         let conn = Connection::open(&self.path)?;
         configure(&conn)?;
         Ok(conn)
+    }
+
+    /// The gate every writer of this process takes (the ingest writer per group).
+    pub fn write_gate(&self) -> WriteGate {
+        self.gate.clone()
+    }
+
+    /// Like [`Db::call`], for closures that write: runs them behind the write gate.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let (pool, gate) = (self.pool.clone(), self.gate.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            let _writing = gate.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Join(e.to_string()))?
     }
 
     /// Runs a store function on the blocking pool; the one async bridge of the store.
