@@ -14,6 +14,8 @@ use crate::store::{self, backup};
 /// enough for the checks that read it.
 pub(super) fn database(config: &Config, checks: &mut Vec<Check>) -> Option<Connection> {
     let path = config.database_path();
+    let unreadable =
+        |e: &dyn std::fmt::Display| fail("database", format!("{}: {e}", path.display()), RESTORE);
     let conn = match backup::open_existing(&path) {
         Ok(c) => c,
         Err(store::StoreError::NotFound(_)) => {
@@ -25,11 +27,7 @@ pub(super) fn database(config: &Config, checks: &mut Vec<Check>) -> Option<Conne
             return None;
         }
         Err(e) => {
-            checks.push(fail(
-                "database",
-                format!("{}: {e}", path.display()),
-                RESTORE,
-            ));
+            checks.push(unreadable(&e));
             return None;
         }
     };
@@ -51,11 +49,7 @@ pub(super) fn database(config: &Config, checks: &mut Vec<Check>) -> Option<Conne
             return None;
         }
         Err(e) => {
-            checks.push(fail(
-                "database",
-                format!("{}: {e}", path.display()),
-                RESTORE,
-            ));
+            checks.push(unreadable(&e));
             return None;
         }
     }
