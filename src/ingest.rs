@@ -20,6 +20,12 @@ use crate::webhook::{parse, signature};
 
 /// Most webhooks committed in one transaction.
 const MAX_GROUP: usize = 256;
+/// How often the writer indexes new messages for search, in the group's own
+/// transaction. Each indexing pass writes one FTS5 segment, so per group it cost a
+/// tenth of the writer's time in segment writes and merges; once per interval it is
+/// cheap, and search lags new messages by at most this much. The maintenance task
+/// indexes whatever is left when traffic stops.
+const INDEX_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Why a webhook POST was refused.
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +164,7 @@ fn writer_loop(
     gate: store::WriteGate,
 ) {
     let mut last_checkpoint = std::time::Instant::now();
+    let mut last_index = std::time::Instant::now();
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -166,10 +173,14 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        let index = last_index.elapsed() >= INDEX_EVERY;
         let written = {
             let _writing = gate.lock().unwrap_or_else(|e| e.into_inner());
-            write_group(&mut conn, &group, &opts)
+            write_group(&mut conn, &group, &opts, index)
         };
+        if index {
+            last_index = std::time::Instant::now();
+        }
         match written {
             Ok(results) => {
                 for (sub, (stored, live)) in group.into_iter().zip(results) {
@@ -206,12 +217,13 @@ fn write_group(
     conn: &mut Connection,
     group: &[Submission],
     opts: &store::ingest::Options,
+    index: bool,
 ) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
-    match write_all(conn, group, opts) {
+    match write_all(conn, group, opts, index) {
         Ok(results) => Ok(results),
         Err(e) => {
             tracing::warn!(error = %e, "group write failed; retrying webhook by webhook");
-            write_each(conn, group, opts)
+            write_each(conn, group, opts, index)
         }
     }
 }
@@ -240,12 +252,16 @@ fn write_all(
     conn: &mut Connection,
     group: &[Submission],
     opts: &store::ingest::Options,
+    index: bool,
 ) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let results = group
         .iter()
         .map(|sub| apply_one(&tx, sub, opts))
         .collect::<Result<Vec<_>, _>>()?;
+    if index {
+        store::search::index_pending(&tx)?;
+    }
     tx.commit()?;
     Ok(results)
 }
@@ -254,6 +270,7 @@ fn write_each(
     conn: &mut Connection,
     group: &[Submission],
     opts: &store::ingest::Options,
+    index: bool,
 ) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut results = Vec::with_capacity(group.len());
@@ -273,6 +290,16 @@ fn write_each(
             }
         };
         results.push(result);
+    }
+    // A broken search index must not stop messages from being stored: the
+    // maintenance task indexes them later.
+    if index {
+        let sp = tx.savepoint()?;
+        match store::search::index_pending(&sp) {
+            Ok(_) => sp.commit()?,
+            // Dropping the savepoint rolls back the partial index.
+            Err(e) => tracing::error!(error = %e, "indexing new messages for search failed"),
+        }
     }
     tx.commit()?;
     Ok(results)

@@ -144,6 +144,7 @@ pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
         crate::systemd::watchdog_interval().map(|every| tokio::spawn(watchdog(db.clone(), every)));
 
     let maintenance = tokio::spawn(maintenance(db.clone(), config.journal_retention_days));
+    let indexer = tokio::spawn(index_search(db.clone()));
     let watcher = tokio::spawn(watch_config(state.clone(), reload));
     let app = crate::app(state.clone());
     Server::new_with_acceptor(acceptor)
@@ -155,6 +156,7 @@ pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
         .await?;
     crate::systemd::notify("STOPPING=1");
     maintenance.abort();
+    indexer.abort();
     watcher.abort();
     if let Some(w) = watchdog {
         w.abort();
@@ -284,6 +286,36 @@ fn start_jobs(
             base_delay: Duration::from_secs(1),
         },
     ))
+}
+
+/// Indexes new messages for search once traffic stops. While webhooks flow, the
+/// ingest writer indexes them every half second in its own transactions; this task
+/// steps in when messages wait and the index did not move for a whole tick (or when
+/// indexing in the writer failed), so search lags a new message by under a second.
+async fn index_search(db: Db) {
+    let mut tick = tokio::time::interval(Duration::from_millis(300));
+    let mut seen = -1;
+    loop {
+        tick.tick().await;
+        match db.call(|conn| store::search::progress(conn)).await {
+            Ok((through, last)) if last > through && through == seen => {
+                let r = db
+                    .write(|conn| {
+                        let tx = conn
+                            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                        let n = store::search::index_pending(&tx)?;
+                        tx.commit()?;
+                        Ok(n)
+                    })
+                    .await;
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "indexing messages for search failed");
+                }
+            }
+            Ok((through, _)) => seen = through,
+            Err(e) => tracing::warn!(error = %e, "reading the search index progress failed"),
+        }
+    }
 }
 
 /// Periodic housekeeping: a WAL checkpoint every second (it copies the bulk of the WAL

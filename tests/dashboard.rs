@@ -370,6 +370,12 @@ async fn search_finds_message_text_and_contact_names() {
                 .collect::<Vec<_>>()
         }
     };
+    // New messages are indexed in the background, within about a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while find("refund").await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never indexed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(find("parcel").await, vec!["500000000"]);
     assert_eq!(find("pedido").await, vec!["500000001"]);
     assert_eq!(find("ola").await, vec!["500000001"], "accents are folded");

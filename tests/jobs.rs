@@ -1371,3 +1371,102 @@ async fn pending_downloads_survive_sigkill() {
     assert!(temp.is_empty(), "{temp:?}");
     assert_no_token_leak(&server, &fake);
 }
+
+#[tokio::test]
+async fn a_graph_outage_pauses_the_pool_and_uses_up_no_attempts() {
+    // A port with nothing behind it: every connection is refused until the fake starts.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut w = Workdir::new();
+    w.set_env("HELPSTACK_JOB_WORKERS", "2")
+        .set_env(
+            "HELPSTACK_GRAPH_API_URL",
+            &format!("http://127.0.0.1:{port}/v25.0"),
+        )
+        // Two attempts: without the pause every job would fail within about 2 s.
+        .set_env("HELPSTACK_JOB_MAX_ATTEMPTS", "2")
+        .set_env("RUST_LOG", "debug");
+    create_admin(&w);
+    w.add_channel("facebook", "--page-id", PAGE);
+    let server = w.serve(&[]);
+    let senders: Vec<String> = (0..6).map(|i| format!("55500000{i}")).collect();
+    for (i, s) in senders.iter().enumerate() {
+        let body = messaging_body(
+            "page",
+            PAGE,
+            s,
+            &format!("m_outage_{i}"),
+            json!({"text": "hi"}),
+        );
+        post(&server, "facebook", &body).await;
+    }
+
+    // Wait for three consecutive pauses (about 1 + 2 s), longer than the old retry
+    // budget of two attempts.
+    let deadline = Instant::now() + SETTLE;
+    while server
+        .stderr_text()
+        .matches("background jobs pause")
+        .count()
+        < 3
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the pool never paused: {}",
+            tail(&server.stderr_text())
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (failed, counted): (i64, i64) = w
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FILTER (WHERE state = 'failed'),
+                    COALESCE(SUM(attempts) FILTER (WHERE state = 'queued'), 0)
+             FROM jobs WHERE kind = 'fetch_profile'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(failed, 0, "{}", tail(&server.stderr_text()));
+    assert_eq!(counted, 0, "unreachable attempts must not count");
+
+    // Meta comes back: every profile is fetched.
+    let fake = FakeGraph::start_on(port);
+    fake.set_default(Some(Resp::json(
+        200,
+        &json!({"first_name": "Back", "last_name": "Online"}),
+    )));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let named: i64 = w
+            .db()
+            .query_row(
+                "SELECT COUNT(*) FROM contacts WHERE name = 'Back Online'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if named == senders.len() as i64 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{named} of {} profiles after the outage: {}",
+            senders.len(),
+            tail(&server.stderr_text())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let done: i64 = w
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'fetch_profile' AND state = 'done'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(done, senders.len() as i64);
+}

@@ -118,6 +118,7 @@ fn replay_one(
     let batch = parse::parse(provider, &value);
     let (outcome, changed, unmatched) = replay::in_transaction(conn, commit, |tx| {
         let applied = store::ingest::apply(tx, provider, &batch, opts)?;
+        store::search::index_pending(tx)?;
         let (outcome, reason) = crate::ingest::classify(provider, &batch, &applied);
         let note = (outcome.as_str() != entry.outcome).then(|| {
             format!(

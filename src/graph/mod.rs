@@ -27,9 +27,13 @@ pub enum GraphError {
     /// Rate limited (codes 4, 17, 32, 613, 80001-80014, HTTP 429): retry later.
     #[error("rate limited (code {code}): {message}")]
     RateLimited { code: i64, message: String },
-    /// 5xx, timeout, connection error: retry.
+    /// 5xx, timeout, unreadable response: retry.
     #[error("temporary failure: {0}")]
     Transient(String),
+    /// No connection could be made (DNS, refused, unreachable network): the problem is
+    /// on the way to Meta, not with this request, so the job pool pauses as a whole.
+    #[error("cannot reach Meta: {0}")]
+    Unreachable(String),
     /// Anything else (4xx, policy refusals, bad data): retrying will not help.
     #[error("{0}")]
     Permanent(String),
@@ -197,7 +201,7 @@ impl Client {
             .bearer_auth(token)
             .send()
             .await
-            .map_err(|e| GraphError::Transient(describe(&e)))?;
+            .map_err(|e| send_error(&e))?;
         let status = resp.status();
         let body: Value = resp.json().await.map_err(|e| {
             GraphError::Transient(format!("unreadable Graph response: {}", describe(&e)))
@@ -232,7 +236,7 @@ impl Client {
             if msg.contains(guard::REFUSAL_MARK) {
                 guard::refused()
             } else {
-                GraphError::Transient(msg)
+                send_error(&e)
             }
         })?;
         let status = resp.status();
@@ -294,6 +298,15 @@ fn too_large(max: u64) -> GraphError {
 }
 
 /// Describes a reqwest error without its URL (which may carry signed query strings).
+/// Classifies a request that got no response: no connection at all is `Unreachable`.
+fn send_error(e: &reqwest::Error) -> GraphError {
+    if e.is_connect() {
+        GraphError::Unreachable(describe(e))
+    } else {
+        GraphError::Transient(describe(e))
+    }
+}
+
 fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"

@@ -4,8 +4,8 @@
 pub mod media;
 pub mod profile;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::filestore::FileStore;
 use crate::graph::{self, GraphError};
@@ -45,20 +45,69 @@ pub struct PoolConfig {
 
 const LEASE_MS: i64 = 5 * 60 * 1000;
 const JOB_TIMEOUT: Duration = Duration::from_secs(120);
+/// Longest pool-wide pause while Meta is unreachable or rate limiting.
+const MAX_PAUSE: Duration = Duration::from_secs(60);
+/// A job that could not reach Meta for this long fails: its links have expired.
+const MAX_UNREACHABLE_MS: i64 = 24 * 3600 * 1000;
+
+/// A pool-wide pause. When Meta cannot be reached (network down, DNS broken) or says
+/// to slow down, every queued job would fail the same way: instead of burning each
+/// job's attempts (and a database write per attempt) the whole pool waits, longer
+/// after each consecutive such failure, and resumes at the first other outcome.
+#[derive(Debug, Default)]
+pub struct Pause {
+    state: Mutex<PauseState>,
+}
+
+#[derive(Debug, Default)]
+struct PauseState {
+    until: Option<Instant>,
+    strikes: u32,
+}
+
+impl Pause {
+    /// How long workers must still wait before claiming, if at all.
+    pub fn remaining(&self) -> Option<Duration> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.until
+            .and_then(|u| u.checked_duration_since(Instant::now()))
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Records a failure that says "not now" for every job; returns the new pause.
+    pub fn strike(&self, base: Duration) -> Duration {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.strikes = s.strikes.saturating_add(1);
+        let pause = backoff(base, s.strikes as i64).min(MAX_PAUSE);
+        s.until = Some(Instant::now() + pause);
+        pause
+    }
+
+    /// Records any other outcome: Meta answered, so the pool runs at full speed.
+    pub fn clear(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        *s = PauseState::default();
+    }
+}
 
 /// Starts the workers; they run until the runtime shuts down.
 pub fn start(ctx: Context, config: PoolConfig) -> Vec<tokio::task::JoinHandle<()>> {
     let config = Arc::new(config);
+    let pause = Arc::new(Pause::default());
     (0..config.workers)
-        .map(|_| tokio::spawn(worker(ctx.clone(), config.clone())))
+        .map(|_| tokio::spawn(worker(ctx.clone(), config.clone(), pause.clone())))
         .collect()
 }
 
-async fn worker(ctx: Context, config: Arc<PoolConfig>) {
+async fn worker(ctx: Context, config: Arc<PoolConfig>, pause: Arc<Pause>) {
     loop {
+        if let Some(wait) = pause.remaining() {
+            tokio::time::sleep(wait).await;
+            continue;
+        }
         let claimed = ctx.db.write(|conn| job::claim(conn, LEASE_MS)).await;
         match claimed {
-            Ok(Some(j)) => run_one(&ctx, &config, j).await,
+            Ok(Some(j)) => run_one(&ctx, &config, &pause, j).await,
             Ok(None) => tokio::time::sleep(Duration::from_millis(250)).await,
             Err(e) => {
                 tracing::warn!(error = %e, "claiming a job failed");
@@ -77,19 +126,42 @@ pub async fn run_body(ctx: &Context, kind: &str, subject_id: i64) -> Result<(), 
     }
 }
 
-async fn run_one(ctx: &Context, config: &PoolConfig, j: job::Job) {
+async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job) {
     let result = match tokio::time::timeout(JOB_TIMEOUT, run_body(ctx, &j.kind, j.subject_id)).await
     {
         Ok(r) => r,
         Err(_) => Err(JobError::Graph(GraphError::Transient("timed out".into()))),
     };
     let (id, kind, subject, attempts) = (j.id, j.kind.clone(), j.subject_id, j.attempts);
+    let mut delay = backoff(config.base_delay, attempts);
     let outcome = match result {
-        Ok(()) => Outcome::Done,
-        Err(JobError::Graph(GraphError::Transient(m))) => Outcome::Retry(m),
-        Err(JobError::Graph(e @ GraphError::RateLimited { .. })) => Outcome::Retry(e.to_string()),
-        Err(JobError::Store(e)) => Outcome::Retry(e.to_string()),
-        Err(e) => Outcome::Fail(e.to_string()),
+        // The request never reached Meta: the attempt does not count, unless the job
+        // has waited so long that its media link has surely expired.
+        Err(JobError::Graph(GraphError::Unreachable(m))) => {
+            delay = pause.strike(config.base_delay);
+            tracing::warn!(error = %m, pause_ms = delay.as_millis() as u64, "Meta is unreachable; background jobs pause");
+            if crate::store::now_ms() - j.created_at > MAX_UNREACHABLE_MS {
+                Outcome::Fail(format!("gave up: Meta unreachable for a day: {m}"))
+            } else {
+                Outcome::Wait(m)
+            }
+        }
+        Err(JobError::Graph(e @ GraphError::RateLimited { .. })) => {
+            let wait = pause.strike(config.base_delay);
+            tracing::warn!(error = %e, pause_ms = wait.as_millis() as u64, "Meta is rate limiting; background jobs pause");
+            delay = delay.max(wait);
+            Outcome::Retry(e.to_string())
+        }
+        other => {
+            // Meta answered (or the failure is ours): no reason to hold the pool back.
+            pause.clear();
+            match other {
+                Ok(()) => Outcome::Done,
+                Err(JobError::Graph(GraphError::Transient(m))) => Outcome::Retry(m),
+                Err(JobError::Store(e)) => Outcome::Retry(e.to_string()),
+                Err(e) => Outcome::Fail(e.to_string()),
+            }
+        }
     };
     let outcome = match outcome {
         Outcome::Retry(m) if attempts >= config.max_attempts as i64 => {
@@ -99,14 +171,14 @@ async fn run_one(ctx: &Context, config: &PoolConfig, j: job::Job) {
     };
     match &outcome {
         Outcome::Done => tracing::debug!(job = id, %kind, subject, "job done"),
-        Outcome::Retry(m) => {
+        Outcome::Retry(m) | Outcome::Wait(m) => {
             tracing::info!(job = id, %kind, subject, attempts, error = %m, "job will be retried")
         }
         Outcome::Fail(m) => {
             tracing::warn!(job = id, %kind, subject, attempts, error = %m, "job failed")
         }
     }
-    let delay = backoff(config.base_delay, attempts).as_millis() as i64;
+    let delay = delay.as_millis() as i64;
     let ctx2 = ctx.clone();
     let saved = ctx
         .db
@@ -114,7 +186,8 @@ async fn run_one(ctx: &Context, config: &PoolConfig, j: job::Job) {
             let mut changes = Vec::new();
             match &outcome {
                 Outcome::Done => job::complete(conn, id)?,
-                Outcome::Retry(m) => job::retry(conn, id, delay, m)?,
+                Outcome::Retry(m) => job::retry(conn, id, delay, m, false)?,
+                Outcome::Wait(m) => job::retry(conn, id, delay, m, true)?,
                 Outcome::Fail(m) => {
                     job::fail(conn, id, m)?;
                     // The attachment itself shows why it is missing.
@@ -139,6 +212,8 @@ async fn run_one(ctx: &Context, config: &PoolConfig, j: job::Job) {
 enum Outcome {
     Done,
     Retry(String),
+    /// Retry without counting the attempt.
+    Wait(String),
     Fail(String),
 }
 
@@ -179,6 +254,21 @@ mod tests {
     fn backoff_doubles_with_jitter_and_caps() {
         let b = Duration::from_secs(1);
         let d1 = backoff(b, 1);
+        let pause = Pause::default();
+        assert!(pause.remaining().is_none());
+        let p1 = pause.strike(b);
+        let p3 = {
+            pause.strike(b);
+            pause.strike(b)
+        };
+        assert!(p1 <= Duration::from_millis(1250) && p3 >= Duration::from_secs(3));
+        assert!(pause.remaining().is_some_and(|r| r <= p3));
+        for _ in 0..20 {
+            pause.strike(b);
+        }
+        assert!(pause.remaining().is_some_and(|r| r <= MAX_PAUSE));
+        pause.clear();
+        assert!(pause.remaining().is_none());
         let d3 = backoff(b, 3);
         assert!(d1 >= Duration::from_millis(750) && d1 <= Duration::from_millis(1250));
         assert!(d3 >= Duration::from_secs(3) && d3 <= Duration::from_secs(5));

@@ -15,6 +15,7 @@ pub struct Job {
     pub subject_id: i64,
     /// Attempts including this one.
     pub attempts: i64,
+    pub created_at: i64,
 }
 
 /// Claims the next due job for `lease_ms`.
@@ -26,7 +27,7 @@ pub fn claim(conn: &Connection, lease_ms: i64) -> Result<Option<Job>> {
              WHERE id = (SELECT id FROM jobs
                          WHERE (state = 'queued' AND run_at <= ?1) OR (state = 'running' AND locked_until < ?1)
                          ORDER BY run_at, id LIMIT 1)
-             RETURNING id, kind, subject_id, attempts",
+             RETURNING id, kind, subject_id, attempts, created_at",
         )?
         .query_row(params![now, now + lease_ms], |r| {
             Ok(Job {
@@ -34,6 +35,7 @@ pub fn claim(conn: &Connection, lease_ms: i64) -> Result<Option<Job>> {
                 kind: r.get(1)?,
                 subject_id: r.get(2)?,
                 attempts: r.get(3)?,
+                created_at: r.get(4)?,
             })
         })
         .optional()?)
@@ -48,13 +50,15 @@ pub fn complete(conn: &Connection, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// Puts a job back in the queue to run after `delay_ms`, keeping the error.
-pub fn retry(conn: &Connection, id: i64, delay_ms: i64, error: &str) -> Result<()> {
+/// Puts a job back in the queue to run after `delay_ms`, keeping the error. A
+/// `refund` gives the attempt back: the job never got to try (Meta was unreachable).
+pub fn retry(conn: &Connection, id: i64, delay_ms: i64, error: &str, refund: bool) -> Result<()> {
     let now = now_ms();
     conn.execute(
-        "UPDATE jobs SET state = 'queued', run_at = ?2, locked_until = NULL, last_error = ?3, updated_at = ?4
+        "UPDATE jobs SET state = 'queued', run_at = ?2, locked_until = NULL, last_error = ?3, updated_at = ?4,
+                attempts = attempts - ?5
          WHERE id = ?1",
-        params![id, now + delay_ms, error, now],
+        params![id, now + delay_ms, error, now, refund as i64],
     )?;
     Ok(())
 }
@@ -120,7 +124,11 @@ mod tests {
         let job = claim(&conn, 60_000).unwrap().unwrap();
         assert_eq!((job.subject_id, job.attempts), (7, 1));
         assert!(claim(&conn, 60_000).unwrap().is_none(), "leased");
-        retry(&conn, job.id, 0, "HTTP 500").unwrap();
+        retry(&conn, job.id, 0, "HTTP 500", false).unwrap();
+        let job = claim(&conn, -1).unwrap().unwrap();
+        assert_eq!(job.attempts, 2);
+        // A refunded attempt (Meta unreachable) does not count.
+        retry(&conn, job.id, 0, "connection failed", true).unwrap();
         let job = claim(&conn, -1).unwrap().unwrap();
         assert_eq!(job.attempts, 2);
         // An expired lease (the worker died) makes the job claimable again.

@@ -12,7 +12,22 @@ use super::{Result, StoreError};
 const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Migrations: `MIGRATIONS[i]` turns version `i + 1` into `i + 2`. Append only.
-const MIGRATIONS: &[&str] = &[];
+const MIGRATIONS: &[&str] = &[
+    // 1 -> 2: full-text indexing per transaction instead of per row (store::search).
+    // Every existing message was indexed by the old trigger.
+    "DROP TRIGGER messages_fts_insert;
+     DROP TRIGGER messages_fts_delete;
+     CREATE TABLE search_progress (
+         id              INTEGER PRIMARY KEY CHECK (id = 1),
+         indexed_through INTEGER NOT NULL
+     );
+     INSERT INTO search_progress (id, indexed_through)
+         SELECT 1, COALESCE(MAX(id), 0) FROM messages;
+     CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+     WHEN old.text IS NOT NULL AND old.id <= (SELECT indexed_through FROM search_progress) BEGIN
+         INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
+     END;",
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
@@ -102,14 +117,59 @@ mod tests {
     #[test]
     fn migrated_database_matches_fresh_schema() {
         // Every migration chain must end where schema.sql starts a fresh database.
-        // Version 1 is the baseline; its snapshot is schema.sql at that version, which
-        // is the current one as long as MIGRATIONS is empty.
+        // Version 1 is the baseline; schema_v1.sql is schema.sql as it was then.
         let mut fresh = Connection::open_in_memory().unwrap();
         run(&mut fresh).unwrap();
         let mut old = Connection::open_in_memory().unwrap();
-        old.execute_batch(SCHEMA).unwrap();
+        old.execute_batch(include_str!("schema_v1.sql")).unwrap();
         old.pragma_update(None, "user_version", 1).unwrap();
         run(&mut old).unwrap();
         assert_eq!(describe(&fresh).unwrap(), describe(&old).unwrap());
+    }
+
+    #[test]
+    fn version_1_messages_stay_searchable_and_new_ones_are_indexed() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("schema_v1.sql")).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO channels VALUES (1, 'facebook', 'p', 'P', '{}', 'unknown', NULL, 0, 0);
+             INSERT INTO contacts (id, channel_id, external_id, created_at, updated_at) VALUES (1, 1, 'c', 0, 0);
+             INSERT INTO conversations (id, channel_id, contact_id, created_at, updated_at) VALUES (1, 1, 1, 0, 0);
+             INSERT INTO messages (id, channel_id, conversation_id, external_id, direction, kind, text, sent_at, created_at)
+                 VALUES (7, 1, 1, 'm7', 'inbound', 'text', 'old pelican', 0, 0);",
+        )
+        .unwrap();
+        run(&mut conn).unwrap();
+        let through: i64 = conn
+            .query_row("SELECT indexed_through FROM search_progress", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(through, 7, "the old trigger indexed every existing message");
+        conn.execute(
+            "INSERT INTO messages (id, channel_id, conversation_id, external_id, direction, kind, text, sent_at, created_at)
+             VALUES (8, 1, 1, 'm8', 'inbound', 'text', 'new pelican', 0, 0)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(crate::store::search::index_pending(&conn).unwrap(), 1);
+        let hits: Vec<i64> = conn
+            .prepare(
+                "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'pelican' ORDER BY rowid",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(hits, vec![7, 8]);
+        // Deleting indexed rows keeps the index consistent.
+        conn.execute("DELETE FROM messages", []).unwrap();
+        conn.execute(
+            "INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')",
+            [],
+        )
+        .unwrap();
     }
 }

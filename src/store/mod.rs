@@ -17,6 +17,7 @@ pub mod journal;
 pub mod message;
 mod migrate;
 pub mod replay;
+pub mod search;
 pub mod session;
 pub mod settings;
 

@@ -212,6 +212,11 @@ pub struct FakeGraph {
 impl FakeGraph {
     /// Starts the fake on an ephemeral port of 127.0.0.1.
     pub fn start() -> Self {
+        Self::start_on(0)
+    }
+
+    /// Starts the fake on a given port of 127.0.0.1 (0: any free one).
+    pub fn start_on(port: u16) -> Self {
         let state = Arc::new(Mutex::new(State::default()));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -226,7 +231,9 @@ impl FakeGraph {
                     .build()
                     .unwrap();
                 rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                        .await
+                        .unwrap();
                     addr_tx.send(listener.local_addr().unwrap()).unwrap();
                     let acceptor = TcpAcceptor::from_tokio(listener).unwrap();
                     let _ = Server::new_with_acceptor(acceptor)
