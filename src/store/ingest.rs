@@ -104,65 +104,71 @@ struct ContactRow {
 /// A contact's (name, username, phone).
 type Names = (Option<String>, Option<String>, Option<String>);
 
-fn upsert_contact(conn: &Connection, channel_id: i64, c: &ContactRef) -> Result<ContactRow> {
-    let now = now_ms();
-    // Select first: the contact almost always exists, and one indexed read is cheaper
-    // than an INSERT that conflicts.
-    let existing: Option<(i64, Names, Option<i64>)> = conn
+/// A known sender: contact id, stored names, profile time, and the conversation.
+type Known = (i64, Names, Option<i64>, Option<i64>);
+
+/// Finds the sender's contact and conversation in one read (both almost always exist).
+fn find_sender(conn: &Connection, channel_id: i64, external_id: &str) -> Result<Option<Known>> {
+    Ok(conn
         .prepare_cached(
-            "SELECT id, name, username, phone, profile_fetched_at FROM contacts
-             WHERE channel_id = ?1 AND external_id = ?2",
+            "SELECT ct.id, ct.name, ct.username, ct.phone, ct.profile_fetched_at, cv.id
+             FROM contacts ct
+             LEFT JOIN conversations cv ON cv.channel_id = ct.channel_id AND cv.contact_id = ct.id
+             WHERE ct.channel_id = ?1 AND ct.external_id = ?2",
         )?
-        .query_row(params![channel_id, c.external_id], |r| {
-            Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?), r.get(4)?))
+        .query_row(params![channel_id, external_id], |r| {
+            Ok((
+                r.get(0)?,
+                (r.get(1)?, r.get(2)?, r.get(3)?),
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })
-        .optional()?;
-    let Some((id, (name, username, phone), profile_fetched_at)) = existing else {
-        conn.prepare_cached(
-            "INSERT INTO contacts (channel_id, external_id, name, username, phone, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-        )?
-        .execute(params![channel_id, c.external_id, c.name, c.username, c.phone, now])?;
-        return Ok(ContactRow {
-            id: conn.last_insert_rowid(),
-            created: true,
-            updated: false,
-            profile_fetched_at: None,
-        });
-    };
-    // WhatsApp sends the display name with every message: keep the newest, but only
-    // write (and publish) when it actually changed.
-    let differs = |new: &Option<String>, old: &Option<String>| new.is_some() && new != old;
-    let updated =
-        differs(&c.name, &name) || differs(&c.username, &username) || differs(&c.phone, &phone);
-    if updated {
-        conn.prepare_cached(
-            "UPDATE contacts SET name = COALESCE(?2, name), username = COALESCE(?3, username),
-                    phone = COALESCE(?4, phone), updated_at = ?5 WHERE id = ?1",
-        )?
-        .execute(params![id, c.name, c.username, c.phone, now])?;
-    }
-    Ok(ContactRow {
-        id,
-        created: false,
-        updated,
-        profile_fetched_at,
-    })
+        .optional()?)
 }
 
-fn conversation_id(conn: &Connection, channel_id: i64, contact_id: i64) -> Result<i64> {
-    let existing = conn
-        .prepare_cached("SELECT id FROM conversations WHERE channel_id = ?1 AND contact_id = ?2")?
-        .query_row(params![channel_id, contact_id], |r| r.get(0))
-        .optional()?;
-    if let Some(id) = existing {
-        return Ok(id);
+fn insert_contact(conn: &Connection, channel_id: i64, c: &ContactRef, now: i64) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO contacts (channel_id, external_id, name, username, phone, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    )?
+    .execute(params![channel_id, c.external_id, c.name, c.username, c.phone, now])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Keeps the newest names a payload carries (WhatsApp sends the display name with
+/// every message), writing only when one actually changed; returns whether it did.
+fn rename_contact(
+    conn: &Connection,
+    id: i64,
+    stored: &Names,
+    c: &ContactRef,
+    now: i64,
+) -> Result<bool> {
+    let differs = |new: &Option<String>, old: &Option<String>| new.is_some() && new != old;
+    let (name, username, phone) = stored;
+    if !(differs(&c.name, name) || differs(&c.username, username) || differs(&c.phone, phone)) {
+        return Ok(false);
     }
+    conn.prepare_cached(
+        "UPDATE contacts SET name = COALESCE(?2, name), username = COALESCE(?3, username),
+                phone = COALESCE(?4, phone), updated_at = ?5 WHERE id = ?1",
+    )?
+    .execute(params![id, c.name, c.username, c.phone, now])?;
+    Ok(true)
+}
+
+fn insert_conversation(
+    conn: &Connection,
+    channel_id: i64,
+    contact_id: i64,
+    now: i64,
+) -> Result<i64> {
     conn.prepare_cached(
         "INSERT INTO conversations (channel_id, contact_id, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?3)",
     )?
-    .execute(params![channel_id, contact_id, now_ms()])?;
+    .execute(params![channel_id, contact_id, now])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -175,30 +181,73 @@ fn apply_message(
     opts: &Options,
     live: &mut Vec<Change>,
 ) -> Result<bool> {
-    if message::find_by_external(conn, channel_id, &m.external_id)?.is_some() {
-        return Ok(false);
-    }
-    let contact = upsert_contact(conn, channel_id, &m.contact)?;
-    let conv = conversation_id(conn, channel_id, contact.id)?;
     let now = now_ms();
-    conn.prepare_cached(
-        "INSERT INTO messages (channel_id, conversation_id, external_id, direction, kind, text,
-                               payload, reply_to, sent_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
-    .execute(params![
-        channel_id,
-        conv,
-        m.external_id,
-        m.direction.as_str(),
-        m.kind.as_str(),
-        m.text,
-        m.payload.as_ref().map(Value::to_string),
-        m.reply_to,
-        ev.timestamp_ms,
-        now
-    ])?;
+    // The common case is a known sender: one read, then the insert itself tells a
+    // redelivery apart (the unique (channel, external id) index), so a new message
+    // costs no separate existence check.
+    let (mut contact, stored_names, conv) =
+        match find_sender(conn, channel_id, &m.contact.external_id)? {
+            Some((id, names, profile_fetched_at, conv)) => {
+                let conv = match conv {
+                    Some(c) => c,
+                    None => {
+                        if message::find_by_external(conn, channel_id, &m.external_id)?.is_some() {
+                            return Ok(false);
+                        }
+                        insert_conversation(conn, channel_id, id, now)?
+                    }
+                };
+                let row = ContactRow {
+                    id,
+                    created: false,
+                    updated: false,
+                    profile_fetched_at,
+                };
+                (row, Some(names), conv)
+            }
+            None => {
+                // A first message from this sender cannot be a redelivery, unless the
+                // message was stored under another contact: check before creating one.
+                if message::find_by_external(conn, channel_id, &m.external_id)?.is_some() {
+                    return Ok(false);
+                }
+                let id = insert_contact(conn, channel_id, &m.contact, now)?;
+                let conv = insert_conversation(conn, channel_id, id, now)?;
+                let row = ContactRow {
+                    id,
+                    created: true,
+                    updated: false,
+                    profile_fetched_at: None,
+                };
+                (row, None, conv)
+            }
+        };
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO messages (channel_id, conversation_id, external_id, direction, kind, text,
+                                   payload, reply_to, sent_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (channel_id, external_id) DO NOTHING",
+        )?
+        .execute(params![
+            channel_id,
+            conv,
+            m.external_id,
+            m.direction.as_str(),
+            m.kind.as_str(),
+            m.text,
+            m.payload.as_ref().map(Value::to_string),
+            m.reply_to,
+            ev.timestamp_ms,
+            now
+        ])?;
+    if inserted == 0 {
+        return Ok(false); // redelivered: nothing changes, not even the contact's names
+    }
     let message_id = conn.last_insert_rowid();
+    if let Some(names) = &stored_names {
+        contact.updated = rename_contact(conn, contact.id, names, &m.contact, now)?;
+    }
     insert_attachments(conn, message_id, m, now)?;
 
     let inbound = m.direction == Direction::Inbound;
