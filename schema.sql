@@ -49,9 +49,14 @@ CREATE TABLE conversations (
     UNIQUE (channel_id, contact_id)
 );
 -- Keyset pagination of the inbox, newest activity first, with and without filters.
+-- Every message moves its conversation in each of these, so there are as few as the
+-- reads allow: open conversations are the recently active ones (a customer message
+-- reopens), so the open filter walks conversations_by_activity; only resolved ones
+-- need their own (partial) index.
 CREATE INDEX conversations_by_activity ON conversations (last_message_at DESC, id DESC);
 CREATE INDEX conversations_by_channel ON conversations (channel_id, last_message_at DESC, id DESC);
-CREATE INDEX conversations_by_status ON conversations (status, last_message_at DESC, id DESC);
+CREATE INDEX conversations_resolved ON conversations (last_message_at DESC, id DESC)
+    WHERE status = 'resolved';
 
 -- A message in a thread. Unique per (channel, Meta's id): redelivery is a no-op.
 -- The event as Meta sent it stays in webhook_journal; it is not copied here.

@@ -390,6 +390,15 @@ async fn seed_and_read(args: &Args, client: &reqwest::Client, base: &str, pid: u
         .query_row("SELECT COUNT(*) FROM conversations", [], |r| r.get(0))
         .unwrap();
     println!("database: {msgs} messages in {convs} conversations");
+    // A tidy team's inbox: most conversations resolved, the open ones scattered
+    // through the activity order, so both status filters have work to do.
+    let resolved = conn
+        .execute(
+            "UPDATE conversations SET status = 'resolved' WHERE id % 10 <> 0 AND status = 'open'",
+            [],
+        )
+        .unwrap();
+    println!("resolved {resolved} of them (9 in 10)");
 
     // Cursors deep in the inbox, and conversation ids to open.
     let deep: (i64, i64) = conn
@@ -412,6 +421,14 @@ async fn seed_and_read(args: &Args, client: &reqwest::Client, base: &str, pid: u
         (
             "inbox ch",
             format!("{base}/api/conversations?limit=50&channel_id=1&status=open"),
+        ),
+        (
+            "inbox open",
+            format!("{base}/api/conversations?limit=50&status=open"),
+        ),
+        (
+            "inbox rslvd",
+            format!("{base}/api/conversations?limit=50&status=resolved"),
         ),
     ];
     for (name, url) in cases {

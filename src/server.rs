@@ -289,7 +289,7 @@ fn start_jobs(
 }
 
 /// Indexes new messages for search once traffic stops. While webhooks flow, the
-/// ingest writer indexes them every half second in its own transactions; this task
+/// ingest writer indexes them every quarter second in its own transactions; this task
 /// steps in when messages wait and the index did not move for a whole tick (or when
 /// indexing in the writer failed), so search lags a new message by under a second.
 async fn index_search(db: Db) {

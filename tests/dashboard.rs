@@ -435,3 +435,81 @@ async fn throttling_behind_the_proxy_is_per_client_not_for_everyone() {
         "an agent elsewhere does not"
     );
 }
+
+#[tokio::test]
+async fn status_filters_follow_resolving_and_reopening() {
+    let w = setup();
+    let server = w.serve(&[]);
+    for (i, psid) in ["4100000001", "4100000002", "4100000003"]
+        .iter()
+        .enumerate()
+    {
+        let body = message(
+            psid,
+            &format!("m_status_{i}"),
+            "hi",
+            1767262200000 + i as i64,
+        );
+        assert_eq!(post_signed(&server, "facebook", &body).await.status(), 200);
+    }
+    let cookie = login(&server).await;
+    let ids = |v: Value| -> Vec<String> {
+        v["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["contact"]["external_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let resolve = |id: i64| {
+        let (server, cookie) = (&server, &cookie);
+        async move {
+            let resp = client()
+                .post(server.url(&format!("/api/conversations/{id}/status")))
+                .header("cookie", cookie)
+                .header("origin", format!("http://{}", server.addr))
+                .json(&json!({"status": "resolved"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+        }
+    };
+    // Conversation 2 (the middle one) is resolved.
+    resolve(2).await;
+    let open = get_json(&server, &cookie, "/api/conversations?status=open").await;
+    assert_eq!(ids(open), vec!["4100000003", "4100000001"]);
+    let resolved = get_json(&server, &cookie, "/api/conversations?status=resolved").await;
+    assert_eq!(ids(resolved), vec!["4100000002"]);
+    // Keyset pages of a filtered list.
+    let page = get_json(&server, &cookie, "/api/conversations?status=open&limit=1").await;
+    assert_eq!(ids(page.clone()), vec!["4100000003"]);
+    let cursor = page["next"].as_str().unwrap().to_string();
+    let page = get_json(
+        &server,
+        &cookie,
+        &format!("/api/conversations?status=open&limit=1&cursor={cursor}"),
+    )
+    .await;
+    assert_eq!(ids(page.clone()), vec!["4100000001"]);
+    assert!(page["next"].is_null());
+    // A new customer message reopens it, at the top.
+    let body = message(
+        "4100000002",
+        "m_status_again",
+        "still there?",
+        1767262300000,
+    );
+    assert_eq!(post_signed(&server, "facebook", &body).await.status(), 200);
+    let open = get_json(&server, &cookie, "/api/conversations?status=open").await;
+    assert_eq!(ids(open), vec!["4100000002", "4100000003", "4100000001"]);
+    let resolved = get_json(&server, &cookie, "/api/conversations?status=resolved").await;
+    assert!(ids(resolved).is_empty());
+    let resp = client()
+        .get(server.url("/api/conversations?status=closed"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+}

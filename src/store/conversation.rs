@@ -101,9 +101,13 @@ pub fn list(
         args.push(Box::new(ch));
         sql.push_str(&format!(" AND c.channel_id = ?{}", args.len()));
     }
-    if let Some(st) = &filter.status {
-        args.push(Box::new(st.clone()));
-        sql.push_str(&format!(" AND c.status = ?{}", args.len()));
+    // A literal, not a parameter: SQLite uses the partial index of resolved
+    // conversations only when it can see the query asks for exactly those.
+    match filter.status.as_deref() {
+        None => {}
+        Some("open") => sql.push_str(" AND c.status = 'open'"),
+        Some("resolved") => sql.push_str(" AND c.status = 'resolved'"),
+        Some(other) => return Err(StoreError::Conflict(format!("unknown status {other:?}"))),
     }
     if let Some(q) = filter.search.as_deref().and_then(fts_query) {
         let like = format!(

@@ -13,9 +13,13 @@ const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Migrations: `MIGRATIONS[i]` turns version `i + 1` into `i + 2`. Append only.
 const MIGRATIONS: &[&str] = &[
-    // 1 -> 2: full-text indexing per transaction instead of per row (store::search).
-    // Every existing message was indexed by the old trigger.
-    "DROP TRIGGER messages_fts_insert;
+    // 1 -> 2: full-text indexing per transaction instead of per row (store::search);
+    // every existing message was indexed by the old trigger. A partial index for
+    // resolved conversations instead of one over both statuses.
+    "DROP INDEX conversations_by_status;
+     CREATE INDEX conversations_resolved ON conversations (last_message_at DESC, id DESC)
+         WHERE status = 'resolved';
+     DROP TRIGGER messages_fts_insert;
      DROP TRIGGER messages_fts_delete;
      CREATE TABLE search_progress (
          id              INTEGER PRIMARY KEY CHECK (id = 1),
