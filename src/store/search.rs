@@ -20,10 +20,7 @@ fn indexed_through(conn: &Connection) -> Result<i64> {
 /// returns how many messages it looked at. Call it before committing anything that
 /// inserted messages (the maintenance task also calls it as a safety net).
 pub fn index_pending(conn: &Connection) -> Result<usize> {
-    let from = indexed_through(conn)?;
-    let last: i64 = conn
-        .prepare_cached("SELECT COALESCE(MAX(id), 0) FROM messages")?
-        .query_row([], |r| r.get(0))?;
+    let (from, last) = progress(conn)?;
     if last <= from {
         return Ok(0);
     }
