@@ -74,12 +74,26 @@ impl Pause {
             .filter(|d| !d.is_zero())
     }
 
-    /// Records a failure that says "not now" for every job; returns the new pause.
+    /// Records a failure that says "not now" for every job; returns the pause to wait.
     pub fn strike(&self, base: Duration) -> Duration {
+        self.strike_at(base, Instant::now())
+    }
+
+    fn strike_at(&self, base: Duration, now: Instant) -> Duration {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // Workers that were already talking to Meta when the pause began fail the same
+        // way moments later: that is the same outage, not a new one, so it must not
+        // lengthen the pause (four workers used to turn a 1 s pause into 8 s at once).
+        if let Some(left) = s
+            .until
+            .and_then(|u| u.checked_duration_since(now))
+            .filter(|d| !d.is_zero())
+        {
+            return left;
+        }
         s.strikes = s.strikes.saturating_add(1);
         let pause = backoff(base, s.strikes as i64).min(MAX_PAUSE);
-        s.until = Some(Instant::now() + pause);
+        s.until = Some(now + pause);
         pause
     }
 
@@ -256,17 +270,23 @@ mod tests {
         let d1 = backoff(b, 1);
         let pause = Pause::default();
         assert!(pause.remaining().is_none());
-        let p1 = pause.strike(b);
-        let p3 = {
-            pause.strike(b);
-            pause.strike(b)
-        };
-        assert!(p1 <= Duration::from_millis(1250) && p3 >= Duration::from_secs(3));
-        assert!(pause.remaining().is_some_and(|r| r <= p3));
+        let t0 = Instant::now();
+        let p1 = pause.strike_at(b, t0);
+        // Failures during the pause (other workers' requests already in flight) are the
+        // same outage: they neither lengthen nor escalate it.
+        assert!(pause.strike_at(b, t0) <= p1);
+        assert!(pause.strike_at(b, t0 + p1 / 2) <= p1 / 2 + Duration::from_millis(1));
+        // Failing again once the pause is over escalates.
+        let p2 = pause.strike_at(b, t0 + p1);
+        let p3 = pause.strike_at(b, t0 + p1 + p2);
+        assert!(p1 <= Duration::from_millis(1250) && p2 >= Duration::from_millis(1500));
+        assert!(p3 >= Duration::from_secs(3));
+        let mut t = t0 + p1 + p2 + p3;
         for _ in 0..20 {
-            pause.strike(b);
+            t += pause.strike_at(b, t);
         }
-        assert!(pause.remaining().is_some_and(|r| r <= MAX_PAUSE));
+        assert!(pause.strike_at(b, t) <= MAX_PAUSE);
+        assert!(pause.remaining().is_some());
         pause.clear();
         assert!(pause.remaining().is_none());
         let d3 = backoff(b, 3);
