@@ -94,6 +94,28 @@ pub fn list(
     cursor: Option<InboxCursor>,
     limit: i64,
 ) -> Result<(Vec<ConversationView>, Option<InboxCursor>)> {
+    let (sql, args) = list_query(filter, cursor, limit)?;
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+    let mut rows: Vec<ConversationView> = stmt
+        .query_map(refs.as_slice(), read_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().map(|c| (c.last_message_ms, c.id))
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// The SQL and arguments of one inbox page.
+fn list_query(
+    filter: &Filter,
+    cursor: Option<InboxCursor>,
+    limit: i64,
+) -> Result<(String, Vec<Box<dyn ToSql>>)> {
     let (before_ts, before_id) = cursor.unwrap_or((i64::MAX, i64::MAX));
     let mut sql = format!("{SELECT} WHERE (c.last_message_at, c.id) < (?1, ?2)");
     let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(before_ts), Box::new(before_id)];
@@ -130,19 +152,7 @@ pub fn list(
         " ORDER BY c.last_message_at DESC, c.id DESC LIMIT ?{}",
         args.len()
     ));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
-    let mut rows: Vec<ConversationView> = stmt
-        .query_map(refs.as_slice(), read_row)?
-        .collect::<rusqlite::Result<_>>()?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|c| (c.last_message_ms, c.id))
-    } else {
-        None
-    };
-    Ok((rows, next))
+    Ok((sql, args))
 }
 
 /// Turns what an agent typed into an FTS5 query: every word must appear, each as a
@@ -206,5 +216,41 @@ mod tests {
         );
         assert_eq!(fts_query("   "), None);
         assert_eq!(like_escape("50%_"), "50\\%\\_");
+    }
+
+    #[test]
+    fn every_inbox_filter_reads_an_index_in_order() {
+        // Keyset pages must come straight off an index (read backwards): a sort step
+        // would make every page cost a pass over all matching conversations.
+        let conn = crate::store::memory();
+        let filters = [
+            (None, None),
+            (Some(1), None),
+            (None, Some("open")),
+            (None, Some("resolved")),
+            (Some(1), Some("open")),
+        ];
+        for (channel_id, status) in filters {
+            let filter = Filter {
+                channel_id,
+                status: status.map(str::to_string),
+                search: None,
+            };
+            let (sql, args) = list_query(&filter, Some((5, 5)), 50).unwrap();
+            let refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+            let plan: Vec<String> = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(refs.as_slice(), |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            let plan = plan.join(" / ");
+            assert!(!plan.contains("TEMP B-TREE"), "{filter:?}: {plan}");
+            assert!(
+                plan.contains("USING INDEX conversations_"),
+                "{filter:?}: {plan}"
+            );
+        }
     }
 }

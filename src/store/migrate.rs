@@ -11,12 +11,24 @@ use super::{Result, StoreError};
 /// The full current schema.
 const SCHEMA: &str = include_str!("../../schema.sql");
 
+/// One schema step.
+enum Migration {
+    Sql(&'static str),
+    /// Takes these objects' definitions from `schema.sql` as they are now: indexes are
+    /// dropped and created again; tables get the new text in place, which is only
+    /// valid for changes that leave the stored rows as they are (CHECK constraints),
+    /// per https://www.sqlite.org/lang_altertable.html#otheralter. A rebuild would
+    /// copy every message and journal body for nothing.
+    Adopt(&'static [&'static str]),
+}
+
 /// Migrations: `MIGRATIONS[i]` turns version `i + 1` into `i + 2`. Append only.
-const MIGRATIONS: &[&str] = &[
+const MIGRATIONS: &[Migration] = &[
     // 1 -> 2: full-text indexing per transaction instead of per row (store::search);
     // every existing message was indexed by the old trigger. A partial index for
     // resolved conversations instead of one over both statuses.
-    "DROP INDEX conversations_by_status;
+    Migration::Sql(
+        "DROP INDEX conversations_by_status;
      CREATE INDEX conversations_resolved ON conversations (last_message_at DESC, id DESC)
          WHERE status = 'resolved';
      DROP TRIGGER messages_fts_insert;
@@ -31,6 +43,19 @@ const MIGRATIONS: &[&str] = &[
      WHEN old.text IS NOT NULL AND old.id <= (SELECT indexed_through FROM search_progress) BEGIN
          INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text);
      END;",
+    ),
+    // 2 -> 3: the inbox indexes ascending (appends instead of front inserts), and the
+    // ingest tables' CHECK lists as OR chains (no temporary b-tree per row).
+    Migration::Adopt(&[
+        "conversations_by_activity",
+        "conversations_by_channel",
+        "conversations_resolved",
+        "messages",
+        "message_receipts",
+        "attachments",
+        "webhook_journal",
+        "jobs",
+    ]),
 ];
 
 /// The schema version this binary writes.
@@ -53,17 +78,57 @@ pub fn run(conn: &mut Connection) -> Result<()> {
         return Ok(());
     }
     tx.commit()?;
-    for (i, sql) in MIGRATIONS.iter().enumerate() {
+    for (i, step) in MIGRATIONS.iter().enumerate() {
         let from = i as i64 + 1;
         if version > from {
             continue;
         }
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute_batch(sql)?;
+        match step {
+            Migration::Sql(sql) => tx.execute_batch(sql)?,
+            Migration::Adopt(names) => adopt(&tx, names)?,
+        }
         tx.pragma_update(None, "user_version", from + 1)?;
         tx.commit()?;
     }
     Ok(())
+}
+
+/// See [`Migration::Adopt`].
+fn adopt(conn: &Connection, names: &[&str]) -> Result<()> {
+    let current = Connection::open_in_memory()?;
+    current.execute_batch(SCHEMA)?;
+    let mut tables = Vec::new();
+    for name in names {
+        let (kind, sql): (String, String) = current.query_row(
+            "SELECT type, sql FROM sqlite_schema WHERE name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if kind == "table" {
+            tables.push((*name, sql));
+        } else {
+            conn.execute_batch(&format!("DROP INDEX IF EXISTS {name}; {sql};"))?;
+        }
+    }
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+    conn.pragma_update(None, "writable_schema", true)?;
+    let updated = (|| -> Result<()> {
+        for (name, sql) in &tables {
+            conn.execute(
+                "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = ?2",
+                [sql.as_str(), name],
+            )?;
+        }
+        // Makes every connection re-read the schema.
+        conn.pragma_update(None, "schema_version", version + 1)?;
+        Ok(())
+    })();
+    conn.pragma_update(None, "writable_schema", false)?;
+    updated
 }
 
 /// Lists the schema objects as `type name sql`, normalised for comparison.
@@ -175,5 +240,48 @@ mod tests {
             [],
         )
         .unwrap();
+    }
+
+    #[test]
+    fn adopted_tables_keep_their_rows_and_still_check_values() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("schema_v1.sql")).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO channels VALUES (1, 'facebook', 'p', 'P', '{}', 'unknown', NULL, 0, 0);
+             INSERT INTO contacts (id, channel_id, external_id, created_at, updated_at) VALUES (1, 1, 'c', 0, 0);
+             INSERT INTO conversations (id, channel_id, contact_id, last_message_at, created_at, updated_at)
+                 VALUES (1, 1, 1, 9, 0, 0);
+             INSERT INTO messages (id, channel_id, conversation_id, external_id, direction, kind, text, sent_at, created_at)
+                 VALUES (7, 1, 1, 'm7', 'inbound', 'image', 'kept', 9, 0);
+             INSERT INTO webhook_journal (provider, received_at, body, outcome) VALUES ('facebook', 0, x'7b7d', 'ignored');",
+        )
+        .unwrap();
+        run(&mut conn).unwrap();
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        let kind: String = conn
+            .query_row("SELECT kind FROM messages WHERE id = 7", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kind, "image");
+        let bad = conn.execute(
+            "INSERT INTO messages (channel_id, conversation_id, external_id, direction, kind, sent_at, created_at)
+             VALUES (1, 1, 'm8', 'inbound', 'hologram', 0, 0)",
+            [],
+        );
+        assert!(bad.unwrap_err().to_string().contains("CHECK"));
+        let bad = conn.execute("UPDATE webhook_journal SET outcome = 'lost'", []);
+        assert!(bad.unwrap_err().to_string().contains("CHECK"));
+        let newest: i64 = conn
+            .query_row(
+                "SELECT id FROM conversations INDEXED BY conversations_by_activity
+                 WHERE last_message_at > 0 ORDER BY last_message_at DESC, id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(newest, 1);
     }
 }
