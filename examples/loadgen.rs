@@ -123,6 +123,76 @@ fn rss(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// CPU time so far: the server's per thread name, the generator's own, and the
+/// machine's idle time (all in clock ticks).
+struct Cpu {
+    server: std::collections::BTreeMap<String, u64>,
+    own: u64,
+    idle: u64,
+    total: u64,
+}
+
+/// User + system ticks from a `/proc/.../stat` line (the name may contain spaces).
+fn stat_ticks(stat: &str) -> Option<(String, u64)> {
+    let name = stat.get(stat.find('(')? + 1..stat.rfind(')')?)?.to_string();
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split(' ').collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((name, utime + stime))
+}
+
+fn cpu(pid: u32) -> Cpu {
+    let mut server = std::collections::BTreeMap::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            if let Some((name, ticks)) = stat_ticks(&stat) {
+                *server.entry(name).or_insert(0) += ticks;
+            }
+        }
+    }
+    let own = stat_ticks(&std::fs::read_to_string("/proc/self/stat").unwrap_or_default())
+        .map_or(0, |(_, t)| t);
+    let machine = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = machine
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    Cpu {
+        server,
+        own,
+        idle: ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0),
+        total: ticks.iter().sum(),
+    }
+}
+
+/// Prints where the CPU went per request between two samples: the server's threads
+/// by name, the generator itself, and how much of the machine sat idle. A closed loop
+/// that leaves cores idle is bound by latency (hand-offs, fsync), not by CPU.
+fn print_cpu(before: &Cpu, after: &Cpu, requests: u64) {
+    let tick_us = 1e6 / 100.0; // USER_HZ is 100 on Linux
+    let per = |ticks: u64| ticks as f64 * tick_us / requests.max(1) as f64;
+    let mut parts: Vec<String> = after
+        .server
+        .iter()
+        .map(|(name, t)| (name, t - before.server.get(name).copied().unwrap_or(0)))
+        .filter(|(_, d)| *d > 0)
+        .map(|(name, d)| format!("{name} {:.1}", per(d)))
+        .collect();
+    parts.push(format!("loadgen {:.1}", per(after.own - before.own)));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let idle = (after.idle - before.idle) as f64 / (after.total - before.total).max(1) as f64;
+    println!(
+        "           cpu us/request: {}; idle {:.2} of {cores} cores",
+        parts.join(", "),
+        idle * cores
+    );
+}
+
 struct Report {
     requests: u64,
     errors: u64,
@@ -259,8 +329,10 @@ async fn main() {
     .await;
 
     let (c, u) = (client.clone(), format!("{base}/healthz"));
+    let before = cpu(pid);
     let health = measure(&args, move |_| c.get(&u)).await;
     print("/healthz", &health);
+    print_cpu(&before, &cpu(pid), health.requests);
 
     // Bodies and signatures are built before the clock starts, so the generator's own
     // JSON and HMAC work does not compete with the server for the two cores.
@@ -276,6 +348,7 @@ async fn main() {
         .collect();
     let bodies = Arc::new(bodies);
     let (c, u) = (client.clone(), format!("{base}/api/webhooks/facebook"));
+    let before = cpu(pid);
     let ingest = measure(&args, move |i| {
         let (body, sig) = &bodies[i as usize % bodies.len()];
         c.post(&u)
@@ -285,6 +358,7 @@ async fn main() {
     })
     .await;
     print("ingest", &ingest);
+    print_cpu(&before, &cpu(pid), ingest.requests);
     let (now, peak) = rss(pid);
     println!("ingest/healthz ratio {:.2}", ingest.rate / health.rate);
     println!("server memory: RSS {now:.1} MiB, peak RSS {peak:.1} MiB");
