@@ -149,6 +149,14 @@ pub fn describe(conn: &Connection) -> Result<Vec<String>> {
 mod tests {
     use super::*;
 
+    /// An empty database as version 1 created it (`schema_v1.sql` is frozen).
+    fn version_1() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("schema_v1.sql")).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn
+    }
+
     #[test]
     fn fresh_database_gets_current_version() {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -189,18 +197,14 @@ mod tests {
         // Version 1 is the baseline; schema_v1.sql is schema.sql as it was then.
         let mut fresh = Connection::open_in_memory().unwrap();
         run(&mut fresh).unwrap();
-        let mut old = Connection::open_in_memory().unwrap();
-        old.execute_batch(include_str!("schema_v1.sql")).unwrap();
-        old.pragma_update(None, "user_version", 1).unwrap();
+        let mut old = version_1();
         run(&mut old).unwrap();
         assert_eq!(describe(&fresh).unwrap(), describe(&old).unwrap());
     }
 
     #[test]
     fn version_1_messages_stay_searchable_and_new_ones_are_indexed() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("schema_v1.sql")).unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
+        let mut conn = version_1();
         conn.execute_batch(
             "INSERT INTO channels VALUES (1, 'facebook', 'p', 'P', '{}', 'unknown', NULL, 0, 0);
              INSERT INTO contacts (id, channel_id, external_id, created_at, updated_at) VALUES (1, 1, 'c', 0, 0);
@@ -244,9 +248,7 @@ mod tests {
 
     #[test]
     fn adopted_tables_keep_their_rows_and_still_check_values() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("schema_v1.sql")).unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
+        let mut conn = version_1();
         conn.execute_batch(
             "INSERT INTO channels VALUES (1, 'facebook', 'p', 'P', '{}', 'unknown', NULL, 0, 0);
              INSERT INTO contacts (id, channel_id, external_id, created_at, updated_at) VALUES (1, 1, 'c', 0, 0);
