@@ -19,6 +19,11 @@ enum Migration {
     /// valid for changes that leave the stored rows as they are (CHECK constraints),
     /// per https://www.sqlite.org/lang_altertable.html#otheralter. A rebuild would
     /// copy every message and journal body for nothing.
+    ///
+    /// It reads `schema.sql` as it is when it runs, not as it was at that version: a
+    /// later migration that changes columns of an adopted table must first freeze
+    /// that table's version-3 text here. (Skipping that fails loudly:
+    /// `migrated_database_matches_fresh_schema` replays every step from version 1.)
     Adopt(&'static [&'static str]),
 }
 
