@@ -318,9 +318,10 @@ async fn index_search(db: Db) {
     }
 }
 
-/// Periodic housekeeping: a WAL checkpoint every second (it copies the bulk of the WAL
-/// back in the background, so the writer's own checkpoints stay small), and once an
-/// hour the journal retention: processed and ignored bodies older than
+/// Periodic housekeeping: a WAL checkpoint every second, so the last writes of a busy
+/// spell reach the database file soon after traffic stops (under load the writer
+/// checkpoints itself every `ingest::WAL_CHECKPOINT_PAGES` pages), and once an hour the
+/// journal retention: processed and ignored bodies older than
 /// `journal_retention_days`; unmatched and failed ones are kept for `replay`.
 async fn maintenance(db: Db, retention_days: u64) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -516,6 +516,72 @@ async fn acknowledged_means_stored_even_after_sigkill() {
     assert_eq!(count(&w, "messages"), N as i64);
 }
 
+/// Under a sustained stream the writer folds the WAL back every 1000 pages (4 MiB), so
+/// the file stays near that size. Checkpointing only on a timer let it grow to 64-211
+/// MiB under the load generator, and truncating it back stalled a whole group.
+#[tokio::test]
+async fn the_wal_stays_small_under_sustained_ingest() {
+    let w = setup();
+    let server = w.serve(&[]);
+    const CONNECTIONS: usize = 16;
+    const PER_CONNECTION: usize = 250;
+    let wal = w.db_path().with_extension("db-wal");
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (wal, done) = (wal.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut peak = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            peak
+        })
+    };
+    let mut tasks = Vec::new();
+    for c in 0..CONNECTIONS {
+        let url = server.url("/api/webhooks/facebook");
+        tasks.push(tokio::spawn(async move {
+            let client = client();
+            let mut acked = 0;
+            for i in 0..PER_CONNECTION {
+                let body = fb_body(vec![(
+                    PAGE,
+                    vec![fb_text(
+                        PAGE,
+                        &format!("6000{}", i % 50),
+                        &format!("m_wal_{c}_{i}"),
+                        "a message long enough to look like one a customer would send",
+                        1767262200000 + i as i64,
+                    )],
+                )]);
+                let resp = client
+                    .post(&url)
+                    .header("x-hub-signature-256", sign(APP_SECRET, &body))
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                acked += usize::from(resp.status() == 200);
+            }
+            acked
+        }));
+    }
+    let mut acked = 0;
+    for t in tasks {
+        acked += t.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let peak = watcher.await.unwrap();
+    assert_eq!(acked, CONNECTIONS * PER_CONNECTION);
+    assert_eq!(count(&w, "messages"), (CONNECTIONS * PER_CONNECTION) as i64);
+    // 1000 pages of 4 KiB plus the group that crossed the mark, with room to spare.
+    assert!(
+        peak > 0 && peak <= 8 << 20,
+        "the WAL peaked at {peak} bytes"
+    );
+}
+
 #[tokio::test]
 async fn pagination_walks_every_conversation_and_message_once() {
     let w = setup();
