@@ -348,6 +348,7 @@ async fn main() {
         .collect();
     let bodies = Arc::new(bodies);
     let (c, u) = (client.clone(), format!("{base}/api/webhooks/facebook"));
+    let writer_before = writer_counters(&client, &base).await;
     let before = cpu(pid);
     let ingest = measure(&args, move |i| {
         let (body, sig) = &bodies[i as usize % bodies.len()];
@@ -359,6 +360,11 @@ async fn main() {
     .await;
     print("ingest", &ingest);
     print_cpu(&before, &cpu(pid), ingest.requests);
+    print_writer(
+        writer_before,
+        writer_counters(&client, &base).await,
+        args.seconds as f64,
+    );
     let (now, peak) = rss(pid);
     println!("ingest/healthz ratio {:.2}", ingest.rate / health.rate);
     println!("server memory: RSS {now:.1} MiB, peak RSS {peak:.1} MiB");
@@ -367,6 +373,38 @@ async fn main() {
         "messages stored: {stored} (acknowledged: {})",
         ingest.requests - ingest.errors
     );
+}
+
+/// The ingest writer's transaction counters from `/metrics`: (transactions, webhooks,
+/// seconds).
+async fn writer_counters(client: &reqwest::Client, base: &str) -> [f64; 3] {
+    let text = match client.get(format!("{base}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    [
+        value("helpstack_ingest_transactions_total"),
+        value("helpstack_ingest_transaction_webhooks_total"),
+        value("helpstack_ingest_transaction_seconds_total"),
+    ]
+}
+
+/// How the writer spent the run: group size, time per transaction, share of the run.
+fn print_writer(before: [f64; 3], after: [f64; 3], seconds: f64) {
+    let [tx, webhooks, secs] = [0, 1, 2].map(|i| after[i] - before[i]);
+    if tx > 0.0 {
+        println!(
+            "           writer: {tx:.0} transactions, {:.1} webhooks each, {:.0} us each (commit and fsync included), busy {:.0}% of the run",
+            webhooks / tx,
+            secs / tx * 1e6,
+            secs / seconds * 100.0
+        );
+    }
 }
 
 fn clone_args(a: &Args) -> Args {

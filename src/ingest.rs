@@ -82,17 +82,18 @@ impl Ingest {
         let gate = db.write_gate();
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         let (tx, rx) = mpsc::channel(4096);
+        let counters = Arc::<crate::metrics::Counters>::default();
+        let writer = Writer {
+            bus,
+            opts,
+            gate,
+            counters: counters.clone(),
+        };
         let handle = std::thread::Builder::new()
             .name("ingest-writer".into())
-            .spawn(move || writer_loop(conn, rx, bus, opts, gate))
+            .spawn(move || writer_loop(conn, rx, writer))
             .map_err(|e| StoreError::Join(e.to_string()))?;
-        Ok((
-            Self {
-                tx,
-                counters: Arc::default(),
-            },
-            handle,
-        ))
+        Ok((Self { tx, counters }, handle))
     }
 
     /// Verifies, parses and durably stores one webhook body. Returns only after the
@@ -163,13 +164,21 @@ impl Ingest {
     }
 }
 
-fn writer_loop(
-    mut conn: Connection,
-    mut rx: mpsc::Receiver<Submission>,
+/// What the writer thread owns besides its connection and queue.
+struct Writer {
     bus: Bus,
     opts: store::ingest::Options,
     gate: store::WriteGate,
-) {
+    counters: Arc<crate::metrics::Counters>,
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Submission>, w: Writer) {
+    let Writer {
+        bus,
+        opts,
+        gate,
+        counters,
+    } = w;
     let mut last_index = std::time::Instant::now();
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
@@ -182,7 +191,10 @@ fn writer_loop(
         let index = last_index.elapsed() >= INDEX_EVERY;
         let written = {
             let _writing = gate.lock().unwrap_or_else(|e| e.into_inner());
-            write_group(&mut conn, &group, &opts, index)
+            let started = std::time::Instant::now();
+            let written = write_group(&mut conn, &group, &opts, index);
+            counters.record_transaction(group.len(), started.elapsed());
+            written
         };
         if index {
             last_index = std::time::Instant::now();

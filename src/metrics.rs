@@ -54,6 +54,9 @@ pub struct Counters {
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
+    transactions: AtomicU64,
+    transaction_webhooks: AtomicU64,
+    transaction_us: AtomicU64,
 }
 
 fn provider_index(p: Provider) -> usize {
@@ -87,6 +90,17 @@ impl Counters {
         }
         self.latency_count.fetch_add(1, Ordering::Relaxed);
         self.latency_sum_us
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Records one transaction of the ingest writer: how many webhooks it wrote and how
+    /// long it took, commit and fsync included. Together they show the average group
+    /// size, the commit cost of this disk and how busy the writer is.
+    pub fn record_transaction(&self, webhooks: usize, elapsed: Duration) {
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        self.transaction_webhooks
+            .fetch_add(webhooks as u64, Ordering::Relaxed);
+        self.transaction_us
             .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 
@@ -154,6 +168,28 @@ impl Counters {
             self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
         );
         let _ = writeln!(out, "helpstack_ingest_latency_seconds_count {count}");
+        let transactions = [
+            (
+                "helpstack_ingest_transactions_total",
+                "Write transactions of the ingest writer, one per group of webhooks.",
+                self.transactions.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "helpstack_ingest_transaction_webhooks_total",
+                "Webhooks written by those transactions (per transaction: the group size).",
+                self.transaction_webhooks.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "helpstack_ingest_transaction_seconds_total",
+                "Time spent in those transactions, commit and fsync included (per second of wall time: how busy the writer is).",
+                self.transaction_us.load(Ordering::Relaxed) as f64 / 1e6,
+            ),
+        ];
+        for (name, help, value) in transactions {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {value}");
+        }
     }
 }
 
@@ -195,5 +231,12 @@ mod tests {
         assert!(s.contains("helpstack_ingest_latency_seconds_bucket{le=\"0.002\"} 0"));
         assert!(s.contains("helpstack_ingest_latency_seconds_bucket{le=\"0.005\"} 1"));
         assert!(s.contains("helpstack_ingest_latency_seconds_count 1"));
+        c.record_transaction(12, Duration::from_micros(1500));
+        c.record_transaction(4, Duration::from_micros(500));
+        let mut s = String::new();
+        c.render(&mut s);
+        assert!(s.contains("\nhelpstack_ingest_transactions_total 2\n"));
+        assert!(s.contains("\nhelpstack_ingest_transaction_webhooks_total 16\n"));
+        assert!(s.contains("\nhelpstack_ingest_transaction_seconds_total 0.002\n"));
     }
 }
