@@ -77,6 +77,16 @@ async fn metrics_parse_as_prometheus_text_and_counters_move() {
         metric(&server, "helpstack_ingest_latency_seconds_count").await,
         1.0
     );
+    // One transaction of one webhook: the refused signature never reaches the writer.
+    assert_eq!(
+        metric(&server, "helpstack_ingest_transactions_total").await,
+        1.0
+    );
+    assert_eq!(
+        metric(&server, "helpstack_ingest_transaction_webhooks_total").await,
+        1.0
+    );
+    assert!(metric(&server, "helpstack_ingest_transaction_seconds_total").await > 0.0);
     assert!(
         text.contains("helpstack_jobs{kind=\"fetch_profile\"")
             || metric(
@@ -95,6 +105,39 @@ async fn metrics_parse_as_prometheus_text_and_counters_move() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
+}
+
+/// Store calls wait for a pooled connection without holding a thread, and the blocking
+/// pool is capped: 64 concurrent requests once grew it to 80+ threads, each with its
+/// own allocator heap in the static build.
+#[tokio::test]
+async fn concurrent_requests_keep_the_thread_count_bounded() {
+    let w = Workdir::new();
+    let server = w.serve(&[]);
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let url = server.url("/healthz");
+        tasks.push(tokio::spawn(async move {
+            let client = client();
+            for _ in 0..200 {
+                let resp = client.get(&url).send().await.unwrap();
+                assert_eq!(resp.status(), 200);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let threads = std::fs::read_dir(format!("/proc/{}/task", server.child.id()))
+        .unwrap()
+        .count();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // Tokio's workers, at most 16 blocking threads, and the server's own few.
+    let bound = cores + 16 + 10;
+    assert!(
+        threads <= bound,
+        "{threads} threads after 64 concurrent clients (bound {bound})"
+    );
 }
 
 #[tokio::test]

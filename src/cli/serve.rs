@@ -14,6 +14,11 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
     let config = config::load(source, &args.overrides, &super::env)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // The blocking pool runs store calls (at most one per pooled connection, see
+        // `store::Db::call`), password hashing, DNS lookups and file I/O. Tokio's default
+        // of 512 let it grow to 80 threads under load; with mimalloc in the static build
+        // every thread keeps its own heap, so RSS grew with it.
+        .max_blocking_threads(16)
         .build()?;
     let reload = crate::server::Reload {
         source: source.clone(),
