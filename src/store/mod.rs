@@ -72,6 +72,8 @@ pub struct Db {
 
 /// Connections in the pool.
 const POOL_SIZE: u32 = 8;
+/// Page cache of each pooled connection, in KiB as SQLite takes it (negative).
+const POOL_CACHE_KIB: i64 = -512;
 
 /// Serialises this process's writers in-process. SQLite's busy handler sleeps and
 /// polls, so under a steady stream of ingest commits another writer (a job recording
@@ -112,7 +114,13 @@ impl Db {
         configure(&conn)?;
         migrate::run(&mut conn)?;
         drop(conn);
-        let manager = SqliteConnectionManager::file(path).with_init(|c| configure(c));
+        let manager = SqliteConnectionManager::file(path).with_init(|c| {
+            configure(c)?;
+            // Pooled connections serve reads: with SQLite's default 2 MiB page cache each,
+            // eight of them reading a 1M-message database held 16 MiB (RSS 63-67 MiB).
+            // The OS page cache keeps the file anyway; a miss costs a `pread`.
+            c.pragma_update(None, "cache_size", POOL_CACHE_KIB)
+        });
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .connection_timeout(Duration::from_secs(10))
