@@ -35,6 +35,11 @@ fn fb_body(entries: Vec<(&str, Vec<Value>)>) -> Vec<u8> {
     serde_json::to_vec(&json!({"object": "page", "entry": entry})).unwrap()
 }
 
+/// A body with one text message from `psid` to the test page.
+fn fb_one(psid: &str, mid: &str, text: &str, ts: i64) -> Vec<u8> {
+    fb_body(vec![(PAGE, vec![fb_text(PAGE, psid, mid, text, ts)])])
+}
+
 async fn conversations(server: &Server, cookie: &str) -> Vec<Value> {
     get_json(server, cookie, "/api/conversations?limit=200").await["conversations"]
         .as_array()
@@ -475,16 +480,12 @@ async fn acknowledged_means_stored_even_after_sigkill() {
     const N: usize = 200;
     let mut tasks = Vec::new();
     for i in 0..N {
-        let body = fb_body(vec![(
-            PAGE,
-            vec![fb_text(
-                PAGE,
-                &format!("7000{}", i % 20),
-                &format!("m_kill_{i}"),
-                "hi",
-                1767262200000 + i as i64,
-            )],
-        )]);
+        let body = fb_one(
+            &format!("7000{}", i % 20),
+            &format!("m_kill_{i}"),
+            "hi",
+            1767262200000 + i as i64,
+        );
         let url = server.url("/api/webhooks/facebook");
         tasks.push(tokio::spawn(async move {
             client()
@@ -545,16 +546,12 @@ async fn the_wal_stays_small_under_sustained_ingest() {
             let client = client();
             let mut acked = 0;
             for i in 0..PER_CONNECTION {
-                let body = fb_body(vec![(
-                    PAGE,
-                    vec![fb_text(
-                        PAGE,
-                        &format!("6000{}", i % 50),
-                        &format!("m_wal_{c}_{i}"),
-                        "a message long enough to look like one a customer would send",
-                        1767262200000 + i as i64,
-                    )],
-                )]);
+                let body = fb_one(
+                    &format!("6000{}", i % 50),
+                    &format!("m_wal_{c}_{i}"),
+                    "a message long enough to look like one a customer would send",
+                    1767262200000 + i as i64,
+                );
                 let resp = client
                     .post(&url)
                     .header("x-hub-signature-256", sign(APP_SECRET, &body))
