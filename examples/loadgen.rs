@@ -9,7 +9,11 @@
 //! cargo run --release --example loadgen -- --seed-messages 1000000 --seed-conversations 50000
 //! ```
 //!
-//! Everything goes to 127.0.0.1 only; every loop is bounded in time and count.
+//! Everything goes to 127.0.0.1 only; every loop is bounded in time and count. The
+//! server's background jobs talk to a fake Graph API in this process, which answers
+//! every profile with a name and a small picture, so each new sender costs what it does
+//! in production (a profile fetch, a picture download and their writes) and nothing
+//! reaches Meta.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -60,9 +64,61 @@ impl Drop for Server {
     }
 }
 
+/// A 1x1 PNG: the profile picture the fake Graph API serves.
+const PICTURE: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0a, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x00, 0x01, 0x00, 0x00,
+    0x05, 0x00, 0x01, 0x0d, 0x0a, 0x2d, 0xb4, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
+    0x42, 0x60, 0x82,
+];
+
+/// The fake Graph API: `/v25.0/{id}` answers a profile, `/picture.png` the picture.
+#[poem::handler]
+fn graph(req: &poem::Request) -> poem::Response {
+    if req.uri().path() == "/picture.png" {
+        return poem::Response::builder()
+            .content_type("image/png")
+            .body(PICTURE);
+    }
+    let id = req.uri().path().rsplit('/').next().unwrap_or_default();
+    let host = req.header("host").unwrap_or("127.0.0.1");
+    let profile = json!({"id": id, "first_name": "Load", "last_name": format!("Tester {id}"),
+                         "profile_pic": format!("http://{host}/picture.png")});
+    poem::Response::builder()
+        .content_type("application/json")
+        .body(profile.to_string())
+}
+
+/// Starts the fake Graph API on its own thread and returns its base URL.
+fn fake_graph() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::Builder::new()
+        .name("fake-graph".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+                let _ = poem::Server::new_with_acceptor(acceptor).run(graph).await;
+            });
+        })
+        .unwrap();
+    format!("http://{addr}/v25.0")
+}
+
 fn start(bin: &PathBuf, dir: &std::path::Path) -> Server {
+    let graph_url = fake_graph();
     let env = |c: &mut Command| {
         c.current_dir(dir)
+            .env("HELPSTACK_GRAPH_API_URL", &graph_url)
+            // The fake's picture URL is on 127.0.0.1, which the media guard refuses.
+            .env("HELPSTACK_ALLOW_PRIVATE_MEDIA_HOSTS", "true")
             .env("FACEBOOK_APP_SECRET", SECRET)
             .env("FACEBOOK_VERIFY_TOKEN", "loadgen")
             .env("RUST_LOG", "warn");
@@ -373,6 +429,18 @@ async fn main() {
         "messages stored: {stored} (acknowledged: {})",
         ingest.requests - ingest.errors
     );
+    println!(
+        "profiles fetched by the background jobs during the run: {} of {} senders (with picture: {})",
+        count(
+            &dir,
+            "SELECT COUNT(*) FROM contacts WHERE profile_fetched_at IS NOT NULL"
+        ),
+        count(&dir, "SELECT COUNT(*) FROM contacts"),
+        count(
+            &dir,
+            "SELECT COUNT(*) FROM contacts WHERE avatar_sha256 IS NOT NULL"
+        ),
+    );
 }
 
 /// The ingest writer's transaction counters from `/metrics`: (transactions, webhooks,
@@ -420,8 +488,12 @@ fn clone_args(a: &Args) -> Args {
 }
 
 fn count_messages(dir: &std::path::Path) -> i64 {
+    count(dir, "SELECT COUNT(*) FROM messages")
+}
+
+fn count(dir: &std::path::Path, sql: &str) -> i64 {
     rusqlite::Connection::open(dir.join("helpstack-data/helpstack.db"))
-        .and_then(|c| c.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0)))
+        .and_then(|c| c.query_row(sql, [], |r| r.get(0)))
         .unwrap_or(-1)
 }
 
