@@ -50,6 +50,10 @@ struct Args {
     /// Keep the data directory here instead of a temp dir (reused if it exists)
     #[arg(long)]
     data: Option<PathBuf>,
+    /// How long the fake Graph API takes to answer a profile or picture request: a
+    /// stand-in for the round trip to Meta (0 makes the job pool run flat out)
+    #[arg(long, default_value_t = 100)]
+    graph_latency_ms: u64,
 }
 
 struct Server {
@@ -73,9 +77,11 @@ const PICTURE: &[u8] = &[
     0x42, 0x60, 0x82,
 ];
 
-/// The fake Graph API: `/v25.0/{id}` answers a profile, `/picture.png` the picture.
+/// The fake Graph API: `/v25.0/{id}` answers a profile, `/picture.png` the picture,
+/// each after `latency`.
 #[poem::handler]
-fn graph(req: &poem::Request) -> poem::Response {
+async fn graph(req: &poem::Request, latency: poem::web::Data<&Duration>) -> poem::Response {
+    tokio::time::sleep(*latency.0).await;
     if req.uri().path() == "/picture.png" {
         return poem::Response::builder()
             .content_type("image/png")
@@ -91,7 +97,7 @@ fn graph(req: &poem::Request) -> poem::Response {
 }
 
 /// Starts the fake Graph API on its own thread and returns its base URL.
-fn fake_graph() -> String {
+fn fake_graph(latency: Duration) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -105,15 +111,17 @@ fn fake_graph() -> String {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
-                let _ = poem::Server::new_with_acceptor(acceptor).run(graph).await;
+                let _ = poem::Server::new_with_acceptor(acceptor)
+                    .run(poem::EndpointExt::data(graph, latency))
+                    .await;
             });
         })
         .unwrap();
     format!("http://{addr}/v25.0")
 }
 
-fn start(bin: &PathBuf, dir: &std::path::Path) -> Server {
-    let graph_url = fake_graph();
+fn start(bin: &PathBuf, dir: &std::path::Path, graph_latency: Duration) -> Server {
+    let graph_url = fake_graph(graph_latency);
     let env = |c: &mut Command| {
         c.current_dir(dir)
             .env("HELPSTACK_GRAPH_API_URL", &graph_url)
@@ -354,7 +362,11 @@ async fn main() {
         .clone()
         .unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir).unwrap();
-    let server = start(&args.bin, &dir);
+    let server = start(
+        &args.bin,
+        &dir,
+        Duration::from_millis(args.graph_latency_ms),
+    );
     let pid = server.child.id();
     let base = format!("http://{}", server.addr);
     let client = reqwest::Client::builder()
@@ -484,6 +496,7 @@ fn clone_args(a: &Args) -> Args {
         seed_messages: a.seed_messages,
         seed_conversations: a.seed_conversations,
         data: a.data.clone(),
+        graph_latency_ms: a.graph_latency_ms,
     }
 }
 
