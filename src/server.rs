@@ -322,7 +322,8 @@ async fn index_search(db: Db) {
 /// spell reach the database file soon after traffic stops (under load the writer
 /// checkpoints itself every `ingest::WAL_CHECKPOINT_PAGES` pages), and once an hour the
 /// journal retention: processed and ignored bodies older than
-/// `journal_retention_days`; unmatched and failed ones are kept for `replay`.
+/// `journal_retention_days` (unmatched and failed ones are kept for `replay`), and
+/// jobs that finished before then.
 async fn maintenance(db: Db, retention_days: u64) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
@@ -344,6 +345,14 @@ async fn maintenance(db: Db, retention_days: u64) {
                     tracing::info!(pruned, retention_days, "pruned old webhook journal rows")
                 }
                 Err(e) => tracing::warn!(error = %e, "journal retention failed"),
+            }
+            match db
+                .write(move |conn| store::job::prune_done(conn, before))
+                .await
+            {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, retention_days, "pruned finished jobs"),
+                Err(e) => tracing::warn!(error = %e, "pruning finished jobs failed"),
             }
         }
         let result = db.call(|conn| store::checkpoint(conn)).await;

@@ -318,7 +318,7 @@ fn root_run_commands_leave_database_files_to_the_service_account() {
 }
 
 #[tokio::test]
-async fn serve_prunes_old_processed_journal_rows_but_keeps_unmatched_ones() {
+async fn serve_prunes_old_processed_journal_rows_and_done_jobs_but_keeps_unmatched_and_failed() {
     let mut w = Workdir::new();
     w.set_env("HELPSTACK_JOURNAL_RETENTION_DAYS", "1");
     // Create the database, then age two rows by hand.
@@ -337,6 +337,20 @@ async fn serve_prunes_old_processed_journal_rows_but_keeps_unmatched_ones() {
         )
         .unwrap();
     }
+    // Finished jobs go with the same retention; failed ones stay for `doctor`.
+    for (subject, state) in [(1, "done"), (2, "failed"), (3, "done")] {
+        let at = if subject == 3 {
+            old + 2 * 24 * 3600 * 1000
+        } else {
+            old
+        };
+        db.execute(
+            "INSERT INTO jobs (kind, subject_id, state, run_at, created_at, updated_at)
+             VALUES ('fetch_profile', ?1, ?2, ?3, ?3, ?3)",
+            rusqlite::params![subject, state, at],
+        )
+        .unwrap();
+    }
     drop(db);
     let server = w.serve(&[]);
     assert_eq!(post_signed(&server, "facebook", BODY).await.status(), 200);
@@ -350,10 +364,20 @@ async fn serve_prunes_old_processed_journal_rows_but_keeps_unmatched_ones() {
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        if outcomes == ["unmatched", "unmatched"] {
-            break; // the fresh body names page 1111111111, which has no channel here
+        let jobs: Vec<(i64, String)> = w
+            .db()
+            .prepare("SELECT subject_id, state FROM jobs ORDER BY subject_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let jobs_pruned = jobs == [(2, "failed".to_string()), (3, "done".to_string())];
+        // the fresh body names page 1111111111, which has no channel here
+        if outcomes == ["unmatched", "unmatched"] && jobs_pruned {
+            break;
         }
-        assert!(Instant::now() < deadline, "{outcomes:?}");
+        assert!(Instant::now() < deadline, "{outcomes:?} {jobs:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

@@ -110,6 +110,25 @@ pub fn counts(conn: &Connection) -> Result<Vec<Count>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Deletes jobs that finished (`done`) before `before_ms`, 2,000 rows per statement so
+/// the write lock is never held for long. Nothing reads a done job again, but
+/// `/metrics` counts the table on every scrape: with 1.1M rows one count took 0.68 s
+/// of CPU. Failed jobs stay (`doctor` and `/metrics` report their errors).
+pub fn prune_done(conn: &Connection, before_ms: i64) -> Result<i64> {
+    let mut total = 0;
+    loop {
+        let n = conn.execute(
+            "DELETE FROM jobs WHERE id IN
+               (SELECT id FROM jobs WHERE state = 'done' AND updated_at < ?1 LIMIT 2000)",
+            [before_ms],
+        )? as i64;
+        total += n;
+        if n < 2000 {
+            return Ok(total);
+        }
+    }
+}
+
 /// The last error of every failed job, with its kind.
 pub fn failure_errors(conn: &Connection) -> Result<Vec<(String, String)>> {
     let mut stmt =
@@ -174,6 +193,43 @@ mod tests {
             .unwrap();
         assert_eq!(claim(&conn, 60_000).unwrap().unwrap().subject_id, 3);
         assert_eq!(claim(&conn, 60_000).unwrap().unwrap().subject_id, 4);
+    }
+
+    #[test]
+    fn prune_done_keeps_live_failed_and_recent_jobs() {
+        let conn = crate::store::memory();
+        let now = now_ms();
+        for subject in 1..=4 {
+            crate::store::ingest::queue_job(&conn, "fetch_profile", subject, now).unwrap();
+        }
+        let (a, b, c) = (
+            claim(&conn, 60_000).unwrap().unwrap(),
+            claim(&conn, 60_000).unwrap().unwrap(),
+            claim(&conn, 60_000).unwrap().unwrap(),
+        );
+        complete(&conn, a.id).unwrap();
+        complete(&conn, b.id).unwrap();
+        fail(&conn, c.id, "gone").unwrap();
+        conn.execute(
+            "UPDATE jobs SET updated_at = 0 WHERE id IN (?1, ?2)",
+            [a.id, c.id],
+        )
+        .unwrap();
+        assert_eq!(prune_done(&conn, now - 1000).unwrap(), 1);
+        let left: Vec<(i64, String)> = conn
+            .prepare("SELECT subject_id, state FROM jobs ORDER BY subject_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expect = [
+            (b.subject_id, "done"),
+            (c.subject_id, "failed"),
+            (4, "queued"),
+        ];
+        let expect: Vec<(i64, String)> = expect.iter().map(|(i, s)| (*i, s.to_string())).collect();
+        assert_eq!(left, expect, "old done job {} pruned", a.subject_id);
     }
 
     #[test]
