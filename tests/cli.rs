@@ -982,6 +982,71 @@ async fn doctor_passes_a_healthy_installation_and_prints_json() {
 }
 
 #[tokio::test]
+async fn doctor_warns_when_the_job_queue_or_the_search_index_falls_behind() {
+    let fake = FakeGraph::start();
+    let mut w = healthy(&fake);
+    // No job worker: the new sender's profile fetch stays queued.
+    w.set_env("HELPSTACK_JOB_WORKERS", "0");
+    let server = w.serve(&[]);
+    let body = fb_text(PAGE, "m_behind", "hello");
+    assert_eq!(post_as(&server, "doctor-secret", &body).await, 200);
+    drop(server);
+    // Fresh work is no problem yet.
+    let report = doctor_json(&cli(&w, &["doctor", "--json", "--offline"]));
+    let jobs = check(&report, "job queue");
+    assert_eq!(jobs["status"], "pass", "{jobs}");
+    assert!(
+        jobs["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 job (profile fetches, downloads) due"),
+        "{jobs}"
+    );
+    assert_eq!(check(&report, "search index")["status"], "pass");
+
+    // An hour on, nothing has moved: no worker ran the job, and the index lost its place.
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 3_600_000;
+    let db = open(&w.path().join("data/helpstack.db"));
+    db.execute("UPDATE jobs SET run_at = ?1", [hour_ago])
+        .unwrap();
+    db.execute("UPDATE messages SET created_at = ?1", [hour_ago])
+        .unwrap();
+    db.execute("UPDATE search_progress SET indexed_through = 0", [])
+        .unwrap();
+    drop(db);
+    let out = cli(&w, &["doctor", "--json", "--offline"]);
+    let report = doctor_json(&out);
+    let jobs = check(&report, "job queue");
+    assert_eq!(jobs["status"], "warn", "{jobs}");
+    assert!(
+        jobs["hint"].as_str().unwrap().contains("job_workers"),
+        "{jobs}"
+    );
+    let search = check(&report, "search index");
+    assert_eq!(search["status"], "warn", "{search}");
+    assert!(
+        search["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 message not searchable yet"),
+        "{search}"
+    );
+    assert!(
+        search["hint"]
+            .as_str()
+            .unwrap()
+            .contains("indexing new messages for search failed"),
+        "{search}"
+    );
+    // Warnings alone do not fail doctor.
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+}
+
+#[tokio::test]
 async fn doctor_names_rejected_tokens_unmatched_ids_and_unsubscribed_pages() {
     let fake = FakeGraph::start();
     let w = healthy(&fake);

@@ -13,3 +13,22 @@ pub fn failed_job_reasons(conn: &Connection) -> Result<Vec<(String, String, i64)
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// Messages the search index does not cover yet, and when the oldest of them arrived.
+pub fn search_backlog(conn: &Connection) -> Result<(i64, Option<i64>)> {
+    let (indexed_through, _) = super::search::progress(conn)?;
+    Ok(conn.query_row(
+        "SELECT COUNT(*), MIN(created_at) FROM messages WHERE id > ?1",
+        [indexed_through],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}
+
+/// Queued jobs that are due by `now_ms`, and since when the oldest of them is due.
+pub fn due_jobs(conn: &Connection, now_ms: i64) -> Result<(i64, Option<i64>)> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*), MIN(run_at) FROM jobs WHERE state = 'queued' AND run_at <= ?1",
+        [now_ms],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}

@@ -1,5 +1,5 @@
-//! Checks of what the database holds: unmatched and failed webhooks, failed jobs,
-//! providers that went quiet.
+//! Checks of what the database holds: unmatched and failed webhooks, failed jobs, a
+//! job queue or search index that fell behind, providers that went quiet.
 
 use rusqlite::Connection;
 
@@ -19,6 +19,8 @@ pub(super) fn checks(
         ("unmatched webhooks", unmatched(conn, day_ago)),
         ("failed webhooks", failed_bodies(conn)),
         ("failed jobs", failed_jobs(conn)),
+        ("job queue", job_queue(conn)),
+        ("search index", search_index(conn)),
     ];
     for (name, r) in results {
         checks.push(r.unwrap_or_else(|e| fail(name, e.to_string(), RESTORE)));
@@ -130,6 +132,59 @@ fn failed_jobs(conn: &Connection) -> store::Result<Check> {
         format!("{total} failed: {}", listed.join("; ")),
         hint,
     ))
+}
+
+/// How long work may wait before doctor calls it stuck: the server runs due jobs at
+/// once and indexes new messages every 250 ms, so minutes mean it is not doing so.
+const BACKLOG_WARN_MS: i64 = 10 * 60 * 1000;
+
+fn job_queue(conn: &Connection) -> store::Result<Check> {
+    let name = "job queue";
+    let now = now_ms();
+    let (due, oldest) = store::doctor::due_jobs(conn, now)?;
+    let Some(oldest) = oldest else {
+        return Ok(pass(name, "no job waiting"));
+    };
+    let detail = format!(
+        "{due} {} (profile fetches, downloads) due, the oldest since {}",
+        plural(due, "job", "jobs"),
+        rfc3339(oldest)
+    );
+    if now - oldest < BACKLOG_WARN_MS {
+        return Ok(pass(name, detail));
+    }
+    Ok(warn(
+        name,
+        detail,
+        "jobs run only while `helpstack serve` runs with job_workers above 0; \"Meta is \
+         unreachable\" or \"rate limiting\" in the server log means they wait for the Graph API",
+    ))
+}
+
+fn search_index(conn: &Connection) -> store::Result<Check> {
+    let name = "search index";
+    let (waiting, oldest) = store::doctor::search_backlog(conn)?;
+    let Some(oldest) = oldest else {
+        return Ok(pass(name, "every message is searchable"));
+    };
+    let detail = format!(
+        "{waiting} {} not searchable yet, the oldest from {}",
+        plural(waiting, "message", "messages"),
+        rfc3339(oldest)
+    );
+    if now_ms() - oldest < BACKLOG_WARN_MS {
+        return Ok(pass(name, detail));
+    }
+    Ok(warn(
+        name,
+        detail,
+        "`helpstack serve` indexes them in the background; if the number does not fall \
+         while it runs, look for \"indexing new messages for search failed\" in its log",
+    ))
+}
+
+fn plural<'a>(n: i64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
 }
 
 /// Warns when a provider with (not brand-new) channels received nothing for `hours`.
