@@ -7,20 +7,21 @@
 
 use base64::Engine;
 
-use super::{Context, JobError, note_token_error};
+use super::{Context, Finish, JobError, note_token_error};
 use crate::graph::GraphError;
 use crate::store::change::Change;
 use crate::store::{attachment, channel};
 
-/// Downloads one attachment (idempotent: a stored one is left alone).
-pub async fn run(ctx: &Context, attachment_id: i64) -> Result<(), JobError> {
+/// Downloads one attachment (idempotent: a stored one is left alone); marking it
+/// stored is written with the job's completion.
+pub async fn run(ctx: &Context, attachment_id: i64) -> Result<Option<Finish>, JobError> {
     let work = ctx
         .db
-        .write(move |conn| attachment::work(conn, attachment_id))
+        .call(move |conn| attachment::work(conn, attachment_id))
         .await?;
-    let Some(work) = work else { return Ok(()) };
+    let Some(work) = work else { return Ok(None) };
     if work.status == "stored" {
-        return Ok(());
+        return Ok(None);
     }
     let token = channel::token_of(&work.credentials);
     let (url, bearer, expected, mime) = match (&work.media_id, &work.source_url) {
@@ -88,18 +89,13 @@ pub async fn run(ctx: &Context, attachment_id: i64) -> Result<(), JobError> {
         .map_err(|e| GraphError::Transient(format!("cannot store the file: {e}")))?;
     let mime = mime.or(downloaded.content_type);
     let (sha, size, message_id) = (downloaded.sha256_hex, downloaded.size, work.message_id);
-    let changes = ctx
-        .db
-        .write(move |conn| {
-            attachment::mark_stored(conn, attachment_id, &sha, size, mime.as_deref())?;
-            Ok(vec![
-                Change::attachment_updated(attachment_id),
-                Change::message_updated(message_id),
-            ])
-        })
-        .await?;
-    ctx.bus.publish(changes);
-    Ok(())
+    Ok(Some(Box::new(move |conn| {
+        attachment::mark_stored(conn, attachment_id, &sha, size, mime.as_deref())?;
+        Ok(vec![
+            Change::attachment_updated(attachment_id),
+            Change::message_updated(message_id),
+        ])
+    })))
 }
 
 /// Compares Meta's announced hash (base64 in current payloads, hex in older ones) with

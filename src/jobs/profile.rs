@@ -1,7 +1,7 @@
 //! Fetches a Messenger or Instagram sender's profile and keeps the picture's bytes
 //! (profile picture URLs expire). WhatsApp names come from the webhook payload.
 
-use super::{Context, JobError, note_token_error};
+use super::{Context, Finish, JobError, note_token_error};
 use crate::graph::GraphError;
 use crate::model::Provider;
 use crate::store::change::Change;
@@ -10,16 +10,16 @@ use crate::store::{channel, contact};
 /// Graph's "no profile available for this user" (accounts created with a phone number).
 const NO_PROFILE_SUBCODE_TEXT: &str = "2018218";
 
-/// Fetches and stores one contact's profile.
-pub async fn run(ctx: &Context, contact_id: i64) -> Result<(), JobError> {
+/// Fetches one contact's profile; what to store is written with the job's completion.
+pub async fn run(ctx: &Context, contact_id: i64) -> Result<Option<Finish>, JobError> {
     let work = ctx
         .db
-        .write(move |conn| contact::profile_work(conn, contact_id))
+        .call(move |conn| contact::profile_work(conn, contact_id))
         .await?;
-    let Some(work) = work else { return Ok(()) };
+    let Some(work) = work else { return Ok(None) };
     let provider = Provider::parse(&work.provider).unwrap_or(Provider::Facebook);
     if provider == Provider::Whatsapp {
-        return Ok(());
+        return Ok(None);
     }
     let token = channel::token_of(&work.credentials).ok_or_else(|| {
         JobError::Permanent("the channel has no access token to fetch profiles".into())
@@ -45,22 +45,17 @@ pub async fn run(ctx: &Context, contact_id: i64) -> Result<(), JobError> {
         Some(url) => download_picture(ctx, url).await,
         None => None,
     };
-    let changes = ctx
-        .db
-        .write(move |conn| {
-            contact::set_profile(
-                conn,
-                contact_id,
-                profile.name.as_deref(),
-                profile.username.as_deref(),
-                avatar.as_ref().map(|(s, m)| (s.as_str(), m.as_deref())),
-            )?;
-            channel::set_token_ok(conn, work.channel_id)?;
-            Ok(vec![Change::contact_updated(contact_id)])
-        })
-        .await?;
-    ctx.bus.publish(changes);
-    Ok(())
+    Ok(Some(Box::new(move |conn| {
+        contact::set_profile(
+            conn,
+            contact_id,
+            profile.name.as_deref(),
+            profile.username.as_deref(),
+            avatar.as_ref().map(|(s, m)| (s.as_str(), m.as_deref())),
+        )?;
+        channel::set_token_ok(conn, work.channel_id)?;
+        Ok(vec![Change::contact_updated(contact_id)])
+    })))
 }
 
 /// Downloads a profile picture; a failure only costs the picture, not the name.
