@@ -208,7 +208,9 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
     let saved = ctx
         .db
         .write(move |conn| {
-            let tx = conn.transaction()?;
+            // Immediate: take the write lock up front, so a writer outside the gate
+            // (journal retention) makes this wait (busy_timeout) rather than fail.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut changes = Vec::new();
             match &outcome {
                 Outcome::Done => {
