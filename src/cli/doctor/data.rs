@@ -156,8 +156,9 @@ fn job_queue(conn: &Connection) -> store::Result<Check> {
     Ok(warn(
         name,
         detail,
-        "jobs run only while `helpstack serve` runs with job_workers above 0; \"Meta is \
-         unreachable\" or \"rate limiting\" in the server log means they wait for the Graph API",
+        "jobs run only while `helpstack serve` runs with job_workers above 0 (more workers \
+         drain a burst of new senders faster); \"Meta is unreachable\" or \"rate limiting\" \
+         in the server log means they wait for the Graph API",
     ))
 }
 
