@@ -140,8 +140,7 @@ const BACKLOG_WARN_MS: i64 = 10 * 60 * 1000;
 
 fn job_queue(conn: &Connection) -> store::Result<Check> {
     let name = "job queue";
-    let now = now_ms();
-    let (due, oldest) = store::doctor::due_jobs(conn, now)?;
+    let (due, oldest) = store::doctor::due_jobs(conn, now_ms())?;
     let Some(oldest) = oldest else {
         return Ok(pass(name, "no job waiting"));
     };
@@ -150,12 +149,10 @@ fn job_queue(conn: &Connection) -> store::Result<Check> {
         plural(due, "job", "jobs"),
         rfc3339(oldest)
     );
-    if now - oldest < BACKLOG_WARN_MS {
-        return Ok(pass(name, detail));
-    }
-    Ok(warn(
+    Ok(backlog(
         name,
         detail,
+        oldest,
         "jobs run only while `helpstack serve` runs with job_workers above 0 (more workers \
          drain a burst of new senders faster); \"Meta is unreachable\" or \"rate limiting\" \
          in the server log means they wait for the Graph API",
@@ -173,15 +170,23 @@ fn search_index(conn: &Connection) -> store::Result<Check> {
         plural(waiting, "message", "messages"),
         rfc3339(oldest)
     );
-    if now_ms() - oldest < BACKLOG_WARN_MS {
-        return Ok(pass(name, detail));
-    }
-    Ok(warn(
+    Ok(backlog(
         name,
         detail,
+        oldest,
         "`helpstack serve` indexes them in the background; if the number does not fall \
          while it runs, look for \"indexing new messages for search failed\" in its log",
     ))
+}
+
+/// A pass while the oldest waiting item is younger than [`BACKLOG_WARN_MS`], a warning
+/// with `hint` after.
+fn backlog(name: &str, detail: String, oldest: i64, hint: &str) -> Check {
+    if now_ms() - oldest < BACKLOG_WARN_MS {
+        pass(name, detail)
+    } else {
+        warn(name, detail, hint)
+    }
 }
 
 fn plural<'a>(n: i64, one: &'a str, many: &'a str) -> &'a str {
