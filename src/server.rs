@@ -346,13 +346,26 @@ async fn maintenance(db: Db, retention_days: u64) {
                 }
                 Err(e) => tracing::warn!(error = %e, "journal retention failed"),
             }
-            match db
-                .write(move |conn| store::job::prune_done(conn, before))
-                .await
-            {
-                Ok(0) => {}
-                Ok(pruned) => tracing::info!(pruned, retention_days, "pruned finished jobs"),
-                Err(e) => tracing::warn!(error = %e, "pruning finished jobs failed"),
+            let mut pruned = 0;
+            loop {
+                match db
+                    .write(move |conn| store::job::prune_done(conn, before))
+                    .await
+                {
+                    Ok(n) => {
+                        pruned += n;
+                        if n < store::job::PRUNE_CHUNK {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "pruning finished jobs failed");
+                        break;
+                    }
+                }
+            }
+            if pruned > 0 {
+                tracing::info!(pruned, retention_days, "pruned finished jobs");
             }
         }
         let result = db.call(|conn| store::checkpoint(conn)).await;

@@ -110,23 +110,21 @@ pub fn counts(conn: &Connection) -> Result<Vec<Count>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Deletes jobs that finished (`done`) before `before_ms`, 2,000 rows per statement so
-/// the write lock is never held for long. Nothing reads a done job again, but
-/// `/metrics` counts the table on every scrape: with 1.1M rows one count took 0.68 s
-/// of CPU. Failed jobs stay (`doctor` and `/metrics` report their errors).
+/// Most finished jobs [`prune_done`] deletes per call.
+pub const PRUNE_CHUNK: i64 = 2000;
+
+/// Deletes up to [`PRUNE_CHUNK`] jobs that finished (`done`) before `before_ms` and
+/// returns how many; the caller repeats while a full chunk went, taking the write gate
+/// per chunk so the ingest writer never waits behind a whole prune. Nothing reads a
+/// done job again, but `/metrics` counts the table on every scrape: with 1.1M rows one
+/// count took 0.68 s of CPU. Failed jobs stay (`doctor` reports them, and a new channel
+/// token re-queues the ones the old token failed).
 pub fn prune_done(conn: &Connection, before_ms: i64) -> Result<i64> {
-    let mut total = 0;
-    loop {
-        let n = conn.execute(
-            "DELETE FROM jobs WHERE id IN
-               (SELECT id FROM jobs WHERE state = 'done' AND updated_at < ?1 LIMIT 2000)",
-            [before_ms],
-        )? as i64;
-        total += n;
-        if n < 2000 {
-            return Ok(total);
-        }
-    }
+    Ok(conn.execute(
+        "DELETE FROM jobs WHERE id IN
+           (SELECT id FROM jobs WHERE state = 'done' AND updated_at < ?1 LIMIT ?2)",
+        [before_ms, PRUNE_CHUNK],
+    )? as i64)
 }
 
 /// The last error of every failed job, with its kind.
@@ -230,6 +228,20 @@ mod tests {
         ];
         let expect: Vec<(i64, String)> = expect.iter().map(|(i, s)| (*i, s.to_string())).collect();
         assert_eq!(left, expect, "old done job {} pruned", a.subject_id);
+    }
+
+    #[test]
+    fn prune_done_deletes_a_chunk_per_call() {
+        let conn = crate::store::memory();
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)
+             INSERT INTO jobs (kind, subject_id, state, run_at, created_at, updated_at)
+             SELECT 'fetch_profile', i, 'done', 0, 0, 0 FROM n",
+            [],
+        )
+        .unwrap();
+        let calls: Vec<i64> = (0..3).map(|_| prune_done(&conn, 1).unwrap()).collect();
+        assert_eq!(calls, [PRUNE_CHUNK, 2500 - PRUNE_CHUNK, 0]);
     }
 
     #[test]
