@@ -323,7 +323,7 @@ async fn index_search(db: Db) {
 /// checkpoints itself every `ingest::WAL_CHECKPOINT_PAGES` pages), and once an hour the
 /// journal retention: processed and ignored bodies older than
 /// `journal_retention_days` (unmatched and failed ones are kept for `replay`), and
-/// jobs that finished before then.
+/// jobs that finished before then, a chunk per write-gate hold.
 async fn maintenance(db: Db, retention_days: u64) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
@@ -336,41 +336,46 @@ async fn maintenance(db: Db, retention_days: u64) {
                 store::journal::Outcome::Processed,
                 store::journal::Outcome::Ignored,
             ];
-            match db
-                .call(move |conn| store::journal::prune(conn, before, &keep, false))
-                .await
-            {
+            let journal = prune_in_chunks(&db, store::journal::PRUNE_CHUNK, move |conn| {
+                store::journal::prune_chunk(conn, before, &keep)
+            });
+            match journal.await {
                 Ok(0) => {}
                 Ok(pruned) => {
                     tracing::info!(pruned, retention_days, "pruned old webhook journal rows")
                 }
                 Err(e) => tracing::warn!(error = %e, "journal retention failed"),
             }
-            let mut pruned = 0;
-            loop {
-                match db
-                    .write(move |conn| store::job::prune_done(conn, before))
-                    .await
-                {
-                    Ok(n) => {
-                        pruned += n;
-                        if n < store::job::PRUNE_CHUNK {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "pruning finished jobs failed");
-                        break;
-                    }
-                }
-            }
-            if pruned > 0 {
-                tracing::info!(pruned, retention_days, "pruned finished jobs");
+            let jobs = prune_in_chunks(&db, store::job::PRUNE_CHUNK, move |conn| {
+                store::job::prune_done(conn, before)
+            });
+            match jobs.await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, retention_days, "pruned finished jobs"),
+                Err(e) => tracing::warn!(error = %e, "pruning finished jobs failed"),
             }
         }
         let result = db.call(|conn| store::checkpoint(conn)).await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "database maintenance failed");
+        }
+    }
+}
+
+/// Repeats a chunked delete until a chunk comes back short, taking the write gate once
+/// per chunk: the ingest writer waits for one chunk at most, and on the gate rather
+/// than by polling SQLite's lock. Returns how many rows went.
+async fn prune_in_chunks<F>(db: &Db, chunk: i64, delete: F) -> store::Result<i64>
+where
+    F: Fn(&rusqlite::Connection) -> store::Result<i64> + Clone + Send + 'static,
+{
+    let mut total = 0;
+    loop {
+        let delete = delete.clone();
+        let n = db.write(move |conn| delete(conn)).await?;
+        total += n;
+        if n < chunk {
+            return Ok(total);
         }
     }
 }

@@ -79,40 +79,58 @@ pub fn count(conn: &Connection, outcome: Option<Outcome>) -> Result<i64> {
     })
 }
 
+/// Most rows [`prune_chunk`] deletes per call.
+pub const PRUNE_CHUNK: i64 = 2000;
+
 /// Deletes (or with `dry_run` only counts) the rows received before `before_ms` whose
-/// outcome is one of `outcomes`. Deletes in chunks so a running server's writer never
-/// waits long for the write lock.
+/// outcome is one of `outcomes`, a chunk per statement so a running server's writer
+/// never waits long for the write lock (the CLI runs in another process and cannot
+/// take the server's write gate).
 pub fn prune(
     conn: &Connection,
     before_ms: i64,
     outcomes: &[Outcome],
     dry_run: bool,
 ) -> Result<i64> {
+    if dry_run {
+        return Ok(conn.query_row(
+            &format!(
+                "SELECT COUNT(*) FROM webhook_journal WHERE {}",
+                prune_filter(outcomes)
+            ),
+            [before_ms],
+            |r| r.get(0),
+        )?);
+    }
+    let mut total = 0;
+    loop {
+        let n = prune_chunk(conn, before_ms, outcomes)?;
+        total += n;
+        if n < PRUNE_CHUNK {
+            return Ok(total);
+        }
+    }
+}
+
+/// Deletes up to [`PRUNE_CHUNK`] of the rows [`prune`] would, and returns how many.
+/// The server calls it once per write-gate hold, so its ingest writer waits for one
+/// chunk at most, on the gate, rather than polling SQLite's lock.
+pub fn prune_chunk(conn: &Connection, before_ms: i64, outcomes: &[Outcome]) -> Result<i64> {
+    let sql = format!(
+        "DELETE FROM webhook_journal WHERE id IN
+           (SELECT id FROM webhook_journal WHERE {} LIMIT ?2)",
+        prune_filter(outcomes)
+    );
+    Ok(conn.execute(&sql, [before_ms, PRUNE_CHUNK])? as i64)
+}
+
+fn prune_filter(outcomes: &[Outcome]) -> String {
     let list = outcomes
         .iter()
         .map(|o| format!("'{}'", o.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
-    let filter = format!("received_at < ?1 AND outcome IN ({list})");
-    if dry_run {
-        return Ok(conn.query_row(
-            &format!("SELECT COUNT(*) FROM webhook_journal WHERE {filter}"),
-            [before_ms],
-            |r| r.get(0),
-        )?);
-    }
-    let sql = format!(
-        "DELETE FROM webhook_journal WHERE id IN
-           (SELECT id FROM webhook_journal WHERE {filter} LIMIT 2000)"
-    );
-    let mut total = 0i64;
-    loop {
-        let n = conn.execute(&sql, [before_ms])?;
-        total += n as i64;
-        if n == 0 {
-            return Ok(total);
-        }
-    }
+    format!("received_at < ?1 AND outcome IN ({list})")
 }
 
 /// Counts the rows received since `since_ms` with one outcome.
@@ -158,4 +176,40 @@ pub fn unmatched_since(conn: &Connection, since_ms: i64) -> Result<Vec<(String, 
     }
     counts.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_goes_a_chunk_at_a_time_and_keeps_other_outcomes() {
+        let conn = crate::store::memory();
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500)
+             INSERT INTO webhook_journal (provider, received_at, body, outcome)
+             SELECT 'facebook', 0, x'7b7d', CASE WHEN i <= 2400 THEN 'processed' ELSE 'unmatched' END
+             FROM n",
+            [],
+        )
+        .unwrap();
+        let processed = [Outcome::Processed];
+        assert_eq!(
+            prune(&conn, 1, &processed, true).unwrap(),
+            2400,
+            "dry run counts"
+        );
+        let chunks: Vec<i64> = (0..3)
+            .map(|_| prune_chunk(&conn, 1, &processed).unwrap())
+            .collect();
+        assert_eq!(chunks, [PRUNE_CHUNK, 2400 - PRUNE_CHUNK, 0]);
+        let left: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM webhook_journal WHERE outcome = 'unmatched'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 100);
+    }
 }
