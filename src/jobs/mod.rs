@@ -209,7 +209,7 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
         .db
         .write(move |conn| {
             // Immediate: take the write lock up front, so a writer outside the gate
-            // (journal retention) makes this wait (busy_timeout) rather than fail.
+            // (a CLI command in another process) makes this wait (busy_timeout) rather than fail.
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut changes = Vec::new();
             match &outcome {
