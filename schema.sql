@@ -220,7 +220,9 @@ CREATE TABLE jobs (
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL
 );
-CREATE INDEX jobs_due ON jobs (state, run_at);
+-- Per kind, so a claim can take downloads before profile fetches (store::job::claim)
+-- without reading past a backlog of the other kind.
+CREATE INDEX jobs_due ON jobs (state, kind, run_at);
 -- At most one live job per subject: a burst of messages queues one profile fetch.
 CREATE UNIQUE INDEX jobs_one_active ON jobs (kind, subject_id) WHERE state IN ('queued', 'running');
 

@@ -827,6 +827,77 @@ async fn profiles_come_from_graph_for_messenger_and_instagram_and_from_the_paylo
 }
 
 #[tokio::test]
+async fn a_photo_is_downloaded_before_a_backlog_of_profile_fetches() {
+    let fake = FakeGraph::start();
+    let mut w = workdir(&fake, true);
+    // One worker, and Meta answering each profile after 300 ms: eight new senders
+    // make a backlog of eight profile fetches, 2.4 seconds of work.
+    w.set_env("HELPSTACK_JOB_WORKERS", "1");
+    fake.set_default(Some(
+        Resp::json(200, &json!({"first_name": "New", "last_name": "Sender"}))
+            .delayed(Duration::from_millis(300)),
+    ));
+    let bytes = content(JPEG, 11, 4_000);
+    fake.respond("/cdn/backlog/photo.jpg", 200, "image/jpeg", bytes.clone());
+    let server = w.serve(&[]);
+    let cookie = login(&server).await;
+
+    let senders: Vec<String> = (1..=8).map(|i| format!("40000000{i:02}")).collect();
+    for (i, sender) in senders.iter().enumerate() {
+        let body = messaging_body(
+            "page",
+            PAGE,
+            sender,
+            &format!("m_backlog_{i}"),
+            json!({"text": "hi"}),
+        );
+        post(&server, "facebook", &body).await;
+    }
+    let url = format!("{}/cdn/backlog/photo.jpg", fake.url());
+    let photo = messaging_body(
+        "page",
+        PAGE,
+        "4000000099",
+        "m_backlog_photo",
+        image_attachment(&url),
+    );
+    post(&server, "facebook", &photo).await;
+
+    let att = settled_attachment(&server, &cookie, "m_backlog_photo").await;
+    assert_stored(&w, &att, &bytes, "image/jpeg");
+    // In the order the fake saw them: queued first, the profiles would all come
+    // before the photo (nine of them, the photo's sender's included).
+    let order: Vec<String> = fake.requests().iter().map(|r| r.path.clone()).collect();
+    let photo_at = order
+        .iter()
+        .position(|p| p == "/cdn/backlog/photo.jpg")
+        .expect("the photo was requested");
+    let profiles = |reqs: &[String]| {
+        senders
+            .iter()
+            .filter(|s| reqs.contains(&FakeGraph::graph_path(s)))
+            .count()
+    };
+    assert!(
+        profiles(&order[..photo_at]) < senders.len(),
+        "the photo waited behind the profile backlog: {order:?}"
+    );
+    // And the backlog is not starved either: every profile is fetched after it.
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let order: Vec<String> = fake.requests().iter().map(|r| r.path.clone()).collect();
+        if profiles(&order) == senders.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "profiles not all fetched: {order:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
 async fn server_errors_are_retried_until_the_download_succeeds() {
     let fake = FakeGraph::start();
     let w = workdir(&fake, true);

@@ -2,6 +2,8 @@
 //! whose process was killed) is claimed again once its lease runs out, and `serve`
 //! releases every lease at start.
 
+use std::sync::LazyLock;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -18,24 +20,45 @@ pub struct Job {
     pub created_at: i64,
 }
 
+/// Job kinds in the order workers take them. Downloads first: Meta's media links
+/// expire (WhatsApp's minutes after they are resolved, Messenger's and Instagram's CDN
+/// links within days) and an agent needs the photo to answer, while a profile can be
+/// fetched any time. A campaign that brings thousands of new senders queues thousands
+/// of profile fetches; a photo sent meanwhile must not wait behind them.
+pub const KINDS_BY_PRIORITY: [&str; 2] = ["download_attachment", "fetch_profile"];
+
 /// Picks the job to claim: an expired lease first (its worker died; there are at most
-/// as many running jobs as workers), else the oldest due queued job. Two subqueries, each
-/// reading `jobs_due` in order and stopping at the first row: one query with `OR` made
-/// SQLite collect and sort every due job for each claim, so a backlog of 5,000 new
-/// senders' profile fetches cost O(n) per claim (see `claim_reads_the_due_index_in_order`).
-const NEXT_JOB: &str = "COALESCE(
-        (SELECT id FROM jobs WHERE state = 'running' AND locked_until < ?1 ORDER BY run_at, id LIMIT 1),
-        (SELECT id FROM jobs WHERE state = 'queued' AND run_at <= ?1 ORDER BY run_at, id LIMIT 1))";
+/// as many running jobs as workers), else the oldest due queued job, each by
+/// [`KINDS_BY_PRIORITY`]. One subquery per (state, kind), each reading `jobs_due` in
+/// order and stopping at its first row: one query with `OR` made SQLite collect and
+/// sort every due job for each claim, so a backlog of 5,000 new senders' profile
+/// fetches cost O(n) per claim (see `claim_reads_the_due_index_in_order`).
+fn next_job() -> String {
+    let pick = |state: &str, due: &str, kind: &str| {
+        format!(
+            "(SELECT id FROM jobs WHERE state = '{state}' AND kind = '{kind}' AND {due}
+              ORDER BY run_at, id LIMIT 1)"
+        )
+    };
+    let expired = KINDS_BY_PRIORITY.map(|k| pick("running", "locked_until < ?1", k));
+    let due = KINDS_BY_PRIORITY.map(|k| pick("queued", "run_at <= ?1", k));
+    format!("COALESCE({}, {})", expired.join(", "), due.join(", "))
+}
+
+static CLAIM: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until = ?2, updated_at = ?1
+         WHERE id = {}
+         RETURNING id, kind, subject_id, attempts, created_at",
+        next_job()
+    )
+});
 
 /// Claims the next due job for `lease_ms`.
 pub fn claim(conn: &Connection, lease_ms: i64) -> Result<Option<Job>> {
     let now = now_ms();
     Ok(conn
-        .prepare_cached(&format!(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_until = ?2, updated_at = ?1
-             WHERE id = {NEXT_JOB}
-             RETURNING id, kind, subject_id, attempts, created_at"
-        ))?
+        .prepare_cached(&CLAIM)?
         .query_row(params![now, now + lease_ms], |r| {
             Ok(Job {
                 id: r.get(0)?,
@@ -194,6 +217,44 @@ mod tests {
     }
 
     #[test]
+    fn claim_takes_downloads_before_profiles() {
+        let conn = crate::store::memory();
+        let now = now_ms();
+        // A backlog of older profile fetches, a download queued after them, and a
+        // download that is not due yet (a retry waiting out its backoff).
+        for (kind, subject, run_at) in [
+            ("fetch_profile", 1, now - 30),
+            ("fetch_profile", 2, now - 20),
+            ("download_attachment", 3, now - 10),
+            ("download_attachment", 4, now + 60_000),
+        ] {
+            crate::store::ingest::queue_job(&conn, kind, subject, run_at).unwrap();
+        }
+        let order: Vec<(String, i64)> = std::iter::from_fn(|| claim(&conn, 60_000).unwrap())
+            .map(|j| (j.kind, j.subject_id))
+            .collect();
+        let expect = [
+            ("download_attachment", 3),
+            ("fetch_profile", 1),
+            ("fetch_profile", 2),
+        ];
+        let expect: Vec<(String, i64)> = expect.iter().map(|(k, i)| (k.to_string(), *i)).collect();
+        assert_eq!(order, expect);
+        // Expired leases still come back first, downloads before profiles among them.
+        conn.execute(
+            "UPDATE jobs SET locked_until = 0 WHERE subject_id IN (1, 3)",
+            [],
+        )
+        .unwrap();
+        conn.execute("UPDATE jobs SET run_at = 0 WHERE subject_id = 4", [])
+            .unwrap();
+        let order: Vec<i64> = std::iter::from_fn(|| claim(&conn, 60_000).unwrap())
+            .map(|j| j.subject_id)
+            .collect();
+        assert_eq!(order, [3, 1, 4]);
+    }
+
+    #[test]
     fn prune_done_keeps_live_failed_and_recent_jobs() {
         let conn = crate::store::memory();
         let now = now_ms();
@@ -248,14 +309,22 @@ mod tests {
     fn claim_reads_the_due_index_in_order() {
         let conn = crate::store::memory();
         let plan: Vec<String> = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN SELECT {NEXT_JOB}"))
+            .prepare(&format!("EXPLAIN QUERY PLAN SELECT {}", next_job()))
             .unwrap()
             .query_map([0], |r| r.get(3))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         let plan = plan.join("\n");
-        assert!(plan.contains("jobs_due"), "{plan}");
+        // Every subquery seeks to its (state, kind) in the index: with the kind only
+        // filtered, a claim for a download read past the whole profile backlog.
+        let seeks = plan
+            .matches("USING INDEX jobs_due (state=? AND kind=?)")
+            .count()
+            + plan
+                .matches("USING COVERING INDEX jobs_due (state=? AND kind=? AND run_at<?)")
+                .count();
+        assert_eq!(seeks, 2 * KINDS_BY_PRIORITY.len(), "{plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
     }
 }

@@ -61,6 +61,8 @@ const MIGRATIONS: &[Migration] = &[
         "webhook_journal",
         "jobs",
     ]),
+    // 3 -> 4: the job queue's due index per kind (downloads are claimed first).
+    Migration::Adopt(&["jobs_due"]),
 ];
 
 /// The schema version this binary writes.
