@@ -53,17 +53,21 @@ CREATE TABLE conversations (
     UNIQUE (channel_id, contact_id)
 );
 -- Keyset pagination of the inbox, newest activity first, with and without filters.
--- Every message moves its conversation in each of these, so there are as few as the
--- reads allow: open conversations are the recently active ones (a customer message
--- reopens), so the open filter walks conversations_by_activity; only resolved ones
--- need their own (partial) index. Ascending, read backwards: a message moves its
+-- Every message moves its conversation in each index that holds it, so each
+-- conversation is in exactly two: its status's partial index, and its channel's run
+-- of conversations_by_channel for that status. Each filter reads its own range in
+-- order; the unfiltered inbox (or a channel's) merges the open and the resolved range
+-- (store::conversation::list). With one index over both statuses, the open inbox of a
+-- tidy team (a dozen open among 50,000 resolved) read every conversation per page:
+-- 27 ms, growing with the history. Ascending, read backwards: a message moves its
 -- conversation to the end of each index, where SQLite appends cheaply; at the front
 -- (a DESC index) every page split rebalanced three pages, and each commit wrote
 -- twice as many index pages.
-CREATE INDEX conversations_by_activity ON conversations (last_message_at, id);
-CREATE INDEX conversations_by_channel ON conversations (channel_id, last_message_at, id);
+CREATE INDEX conversations_open ON conversations (last_message_at, id)
+    WHERE status = 'open';
 CREATE INDEX conversations_resolved ON conversations (last_message_at, id)
     WHERE status = 'resolved';
+CREATE INDEX conversations_by_channel ON conversations (channel_id, status, last_message_at, id);
 
 -- A message in a thread. Unique per (channel, Meta's id): redelivery is a no-op.
 -- The event as Meta sent it stays in webhook_journal; it is not copied here.

@@ -633,6 +633,28 @@ async fn seed_and_read(args: &Args, client: &reqwest::Client, base: &str, pid: u
         let r = measure(&read_args, move |_| c.get(&url).header("cookie", &ck)).await;
         print(name, &r);
     }
+    // A tidy team's other case: nearly everything resolved, a few conversations open,
+    // some of them long forgotten at the far end of the history. The open inbox must
+    // not read past every resolved conversation to find them.
+    conn.execute_batch(
+        "UPDATE conversations SET status = 'resolved' WHERE status = 'open';
+         UPDATE conversations SET status = 'open' WHERE id IN
+             (SELECT id FROM conversations ORDER BY last_message_at DESC, id DESC LIMIT 6)
+             OR id IN (SELECT id FROM conversations ORDER BY last_message_at, id LIMIT 6);",
+    )
+    .unwrap();
+    println!("then resolved all but 12 (the 6 newest and the 6 oldest)");
+    for (name, url) in [
+        (
+            "open of 12",
+            format!("{base}/api/conversations?limit=50&status=open"),
+        ),
+        ("inbox all", format!("{base}/api/conversations?limit=50")),
+    ] {
+        let (c, ck) = (client.clone(), cookie.clone());
+        let r = measure(&read_args, move |_| c.get(&url).header("cookie", &ck)).await;
+        print(name, &r);
+    }
     let (c, ck, b) = (client.clone(), cookie.clone(), base.to_string());
     let n = convs.max(1) as u64;
     let r = measure(&read_args, move |i| {

@@ -481,6 +481,25 @@ async fn status_filters_follow_resolving_and_reopening() {
     assert_eq!(ids(open), vec!["4100000003", "4100000001"]);
     let resolved = get_json(&server, &cookie, "/api/conversations?status=resolved").await;
     assert_eq!(ids(resolved), vec!["4100000002"]);
+    // Without a status filter (each status has its own index), the inbox and a
+    // channel's still list both statuses by activity, page by page.
+    let channels = get_json(&server, &cookie, "/api/channels").await;
+    let channel = channels["channels"][0]["id"].as_i64().unwrap();
+    for list in [
+        "/api/conversations?limit=1".to_string(),
+        format!("/api/conversations?limit=1&channel_id={channel}"),
+    ] {
+        let mut seen = Vec::new();
+        let mut page = get_json(&server, &cookie, &list).await;
+        loop {
+            seen.extend(ids(page.clone()));
+            let Some(cursor) = page["next"].as_str() else {
+                break;
+            };
+            page = get_json(&server, &cookie, &format!("{list}&cursor={cursor}")).await;
+        }
+        assert_eq!(seen, ["4100000003", "4100000002", "4100000001"], "{list}");
+    }
     // Keyset pages of a filtered list.
     let page = get_json(&server, &cookie, "/api/conversations?status=open&limit=1").await;
     assert_eq!(ids(page.clone()), vec!["4100000003"]);

@@ -111,25 +111,21 @@ pub fn list(
 }
 
 /// The SQL and arguments of one inbox page.
+///
+/// Each status has its own index range (`schema.sql`), so a status filter reads only
+/// its own conversations, and the inbox without one merges the two ranges: SQLite
+/// walks both indexes backwards in step (`MERGE (UNION ALL)`) and stops at the limit.
 fn list_query(
     filter: &Filter,
     cursor: Option<InboxCursor>,
     limit: i64,
 ) -> Result<(String, Vec<Box<dyn ToSql>>)> {
     let (before_ts, before_id) = cursor.unwrap_or((i64::MAX, i64::MAX));
-    let mut sql = format!("{SELECT} WHERE (c.last_message_at, c.id) < (?1, ?2)");
+    let mut conditions = String::from("(c.last_message_at, c.id) < (?1, ?2)");
     let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(before_ts), Box::new(before_id)];
     if let Some(ch) = filter.channel_id {
         args.push(Box::new(ch));
-        sql.push_str(&format!(" AND c.channel_id = ?{}", args.len()));
-    }
-    // A literal, not a parameter: SQLite uses the partial index of resolved
-    // conversations only when it can see the query asks for exactly those.
-    match filter.status.as_deref() {
-        None => {}
-        Some("open") => sql.push_str(" AND c.status = 'open'"),
-        Some("resolved") => sql.push_str(" AND c.status = 'resolved'"),
-        Some(other) => return Err(StoreError::Conflict(format!("unknown status {other:?}"))),
+        conditions.push_str(&format!(" AND c.channel_id = ?{}", args.len()));
     }
     if let Some(q) = filter.search.as_deref().and_then(fts_query) {
         let like = format!(
@@ -139,7 +135,7 @@ fn list_query(
         args.push(Box::new(like));
         let like_arg = args.len();
         args.push(Box::new(q));
-        sql.push_str(&format!(
+        conditions.push_str(&format!(
             " AND (ct.name LIKE ?{like_arg} ESCAPE '\\' OR ct.username LIKE ?{like_arg} ESCAPE '\\'
                    OR ct.external_id LIKE ?{like_arg} ESCAPE '\\'
                    OR c.id IN (SELECT m.conversation_id FROM messages_fts f JOIN messages m ON m.id = f.rowid
@@ -147,11 +143,25 @@ fn list_query(
             args.len()
         ));
     }
+    // Literals, not parameters: SQLite uses a partial index only when it can see the
+    // query asks for exactly its rows.
+    let statuses: &[&str] = match filter.status.as_deref() {
+        None => &["open", "resolved"],
+        Some("open") => &["open"],
+        Some("resolved") => &["resolved"],
+        Some(other) => return Err(StoreError::Conflict(format!("unknown status {other:?}"))),
+    };
+    let arms: Vec<String> = statuses
+        .iter()
+        .map(|status| format!("{SELECT} WHERE {conditions} AND c.status = '{status}'"))
+        .collect();
     args.push(Box::new(limit + 1));
-    sql.push_str(&format!(
-        " ORDER BY c.last_message_at DESC, c.id DESC LIMIT ?{}",
+    // Compound ORDER BY names result columns: 4 is last_message_at, 1 the id.
+    let sql = format!(
+        "{} ORDER BY 4 DESC, 1 DESC LIMIT ?{}",
+        arms.join(" UNION ALL "),
         args.len()
-    ));
+    );
     Ok((sql, args))
 }
 
@@ -229,6 +239,7 @@ mod tests {
             (None, Some("open")),
             (None, Some("resolved")),
             (Some(1), Some("open")),
+            (Some(1), Some("resolved")),
         ];
         for (channel_id, status) in filters {
             let filter = Filter {
@@ -247,10 +258,30 @@ mod tests {
                 .unwrap();
             let plan = plan.join(" / ");
             assert!(!plan.contains("TEMP B-TREE"), "{filter:?}: {plan}");
-            assert!(
-                plan.contains("USING INDEX conversations_"),
+            // One index range per status asked for, each its own: no status reads
+            // past the other's conversations.
+            let ranges = [
+                "conversations_open ",
+                "conversations_resolved ",
+                "conversations_by_channel ",
+            ]
+            .iter()
+            .map(|index| plan.matches(&format!("USING INDEX {index}")).count())
+            .sum::<usize>();
+            assert_eq!(
+                ranges,
+                if status.is_some() { 1 } else { 2 },
                 "{filter:?}: {plan}"
             );
+            if status.is_none() {
+                assert!(plan.contains("MERGE (UNION ALL)"), "{filter:?}: {plan}");
+            }
+            if channel_id.is_some() {
+                assert!(
+                    plan.contains("conversations_by_channel (channel_id=? AND status=?"),
+                    "{filter:?}: {plan}"
+                );
+            }
         }
     }
 }

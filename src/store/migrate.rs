@@ -21,10 +21,13 @@ enum Migration {
     /// copy every message and journal body for nothing.
     ///
     /// It reads `schema.sql` as it is when it runs, not as it was at that version: a
-    /// later migration that changes columns of an adopted table must first freeze
-    /// that table's version-3 text here. (Skipping that fails loudly:
+    /// later migration that changes columns of an adopted table, or replaces an
+    /// adopted index, must first freeze that object's text at the adopting version
+    /// (as version 3's inbox indexes are). (Skipping that fails loudly:
     /// `migrated_database_matches_fresh_schema` replays every step from version 1.)
     Adopt(&'static [&'static str]),
+    /// Several of the above, in order, in the migration's one transaction.
+    Steps(&'static [Migration]),
 }
 
 /// Migrations: `MIGRATIONS[i]` turns version `i + 1` into `i + 2`. Append only.
@@ -51,18 +54,35 @@ const MIGRATIONS: &[Migration] = &[
     ),
     // 2 -> 3: the inbox indexes ascending (appends instead of front inserts), and the
     // ingest tables' CHECK lists as OR chains (no temporary b-tree per row).
-    Migration::Adopt(&[
-        "conversations_by_activity",
-        "conversations_by_channel",
-        "conversations_resolved",
-        "messages",
+    // The inbox indexes' text is frozen here: version 4 replaced two of them.
+    Migration::Steps(&[
+        Migration::Sql(
+            "DROP INDEX conversations_by_activity;
+         CREATE INDEX conversations_by_activity ON conversations (last_message_at, id);
+         DROP INDEX conversations_by_channel;
+         CREATE INDEX conversations_by_channel ON conversations (channel_id, last_message_at, id);",
+        ),
+        Migration::Adopt(&[
+            "conversations_resolved",
+            "messages",
         "message_receipts",
         "attachments",
-        "webhook_journal",
-        "jobs",
+            "webhook_journal",
+            "jobs",
+        ]),
     ]),
-    // 3 -> 4: the job queue's due index per kind (downloads are claimed first).
-    Migration::Adopt(&["jobs_due"]),
+    // 3 -> 4: the job queue's due index per kind (downloads are claimed first), and the
+    // inbox indexes per status (the open inbox no longer reads past every resolved
+    // conversation).
+    Migration::Sql(
+        "DROP INDEX jobs_due;
+     CREATE INDEX jobs_due ON jobs (state, kind, run_at);
+     DROP INDEX conversations_by_activity;
+     DROP INDEX conversations_by_channel;
+     CREATE INDEX conversations_open ON conversations (last_message_at, id)
+         WHERE status = 'open';
+     CREATE INDEX conversations_by_channel ON conversations (channel_id, status, last_message_at, id);",
+    ),
 ];
 
 /// The schema version this binary writes.
@@ -91,12 +111,22 @@ pub fn run(conn: &mut Connection) -> Result<()> {
             continue;
         }
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        match step {
-            Migration::Sql(sql) => tx.execute_batch(sql)?,
-            Migration::Adopt(names) => adopt(&tx, names)?,
-        }
+        apply(&tx, step)?;
         tx.pragma_update(None, "user_version", from + 1)?;
         tx.commit()?;
+    }
+    Ok(())
+}
+
+fn apply(conn: &Connection, step: &Migration) -> Result<()> {
+    match step {
+        Migration::Sql(sql) => conn.execute_batch(sql)?,
+        Migration::Adopt(names) => adopt(conn, names)?,
+        Migration::Steps(steps) => {
+            for step in *steps {
+                apply(conn, step)?;
+            }
+        }
     }
     Ok(())
 }
@@ -285,8 +315,8 @@ mod tests {
         assert!(bad.unwrap_err().to_string().contains("CHECK"));
         let newest: i64 = conn
             .query_row(
-                "SELECT id FROM conversations INDEXED BY conversations_by_activity
-                 WHERE last_message_at > 0 ORDER BY last_message_at DESC, id DESC LIMIT 1",
+                "SELECT id FROM conversations INDEXED BY conversations_open
+                 WHERE status = 'open' AND last_message_at > 0 ORDER BY last_message_at DESC, id DESC LIMIT 1",
                 [],
                 |r| r.get(0),
             )
