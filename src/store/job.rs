@@ -21,11 +21,11 @@ pub struct Job {
 }
 
 /// Job kinds in the order workers take them. Downloads first: Meta's media links
-/// expire (WhatsApp's minutes after they are resolved, Messenger's and Instagram's CDN
-/// links within days) and an agent needs the photo to answer, while a profile can be
-/// fetched any time. A campaign that brings thousands of new senders queues thousands
-/// of profile fetches; a photo sent meanwhile must not wait behind them.
-pub const KINDS_BY_PRIORITY: [&str; 2] = ["download_attachment", "fetch_profile"];
+/// expire (WhatsApp's minutes after they are resolved; Messenger's and Instagram's are
+/// signed CDN links that expire too) and an agent needs the photo to answer, while a
+/// profile can be fetched any time. A campaign that brings thousands of new senders
+/// queues thousands of profile fetches; a photo sent meanwhile must not wait behind them.
+const KINDS_BY_PRIORITY: [&str; 2] = ["download_attachment", "fetch_profile"];
 
 /// Picks the job to claim: an expired lease first (its worker died; there are at most
 /// as many running jobs as workers), else the oldest due queued job, each by
