@@ -389,6 +389,43 @@ async fn search_finds_message_text_and_contact_names() {
         find("\"unbalanced OR").await.is_empty(),
         "FTS syntax is neutralised"
     );
+    // Search covers both statuses (each has its own index range): a resolved
+    // conversation is still found, in activity order among open ones, and a status
+    // filter narrows the search.
+    let convs = get_json(&server, &cookie, "/api/conversations").await;
+    let parcel = convs["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["contact"]["external_id"] == "500000000")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let resp = client()
+        .post(server.url(&format!("/api/conversations/{parcel}/status")))
+        .header("cookie", &cookie)
+        .header("origin", format!("http://{}", server.addr))
+        .json(&json!({"status": "resolved"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(find("parcel").await, vec!["500000000"]);
+    assert_eq!(
+        find("50000000").await,
+        vec!["500000002", "500000001", "500000000"],
+        "contact ids match, newest activity first across statuses"
+    );
+    for (status, expect) in [("open", vec![]), ("resolved", vec!["500000000"])] {
+        let path = format!("/api/conversations?status={status}&q=parcel");
+        let found: Vec<String> = get_json(&server, &cookie, &path).await["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["contact"]["external_id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(found, expect, "{path}");
+    }
 }
 
 fn url_encode(s: &str) -> String {

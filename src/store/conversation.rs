@@ -127,6 +127,10 @@ fn list_query(
         args.push(Box::new(ch));
         conditions.push_str(&format!(" AND c.channel_id = ?{}", args.len()));
     }
+    // The conversations whose messages match, found once for every status range: as a
+    // subquery in each, the unfiltered inbox ran the full-text match twice (a word in
+    // all of 1M messages: 584 ms against 326 ms this way).
+    let mut with = String::new();
     if let Some(q) = filter.search.as_deref().and_then(fts_query) {
         let like = format!(
             "%{}%",
@@ -135,12 +139,15 @@ fn list_query(
         args.push(Box::new(like));
         let like_arg = args.len();
         args.push(Box::new(q));
+        with = format!(
+            "WITH search_hits (id) AS MATERIALIZED
+                 (SELECT DISTINCT m.conversation_id FROM messages_fts f JOIN messages m ON m.id = f.rowid
+                  WHERE messages_fts MATCH ?{}) ",
+            args.len()
+        );
         conditions.push_str(&format!(
             " AND (ct.name LIKE ?{like_arg} ESCAPE '\\' OR ct.username LIKE ?{like_arg} ESCAPE '\\'
-                   OR ct.external_id LIKE ?{like_arg} ESCAPE '\\'
-                   OR c.id IN (SELECT m.conversation_id FROM messages_fts f JOIN messages m ON m.id = f.rowid
-                               WHERE messages_fts MATCH ?{}))",
-            args.len()
+                   OR ct.external_id LIKE ?{like_arg} ESCAPE '\\' OR c.id IN search_hits)"
         ));
     }
     // Literals, not parameters: SQLite uses a partial index only when it can see the
@@ -158,7 +165,7 @@ fn list_query(
     args.push(Box::new(limit + 1));
     // Compound ORDER BY names result columns: 4 is last_message_at, 1 the id.
     let sql = format!(
-        "{} ORDER BY 4 DESC, 1 DESC LIMIT ?{}",
+        "{with}{} ORDER BY 4 DESC, 1 DESC LIMIT ?{}",
         arms.join(" UNION ALL "),
         args.len()
     );
@@ -226,6 +233,28 @@ mod tests {
         );
         assert_eq!(fts_query("   "), None);
         assert_eq!(like_escape("50%_"), "50\\%\\_");
+    }
+
+    #[test]
+    fn a_search_matches_text_once_for_both_status_ranges() {
+        let conn = crate::store::memory();
+        let filter = Filter {
+            search: Some("parcel".into()),
+            ..Filter::default()
+        };
+        let (sql, args) = list_query(&filter, None, 50).unwrap();
+        let refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(refs.as_slice(), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let plan = plan.join(" / ");
+        assert!(plan.contains("MERGE (UNION ALL)"), "{plan}");
+        assert_eq!(plan.matches("MATERIALIZE search_hits").count(), 1, "{plan}");
+        assert_eq!(plan.matches("VIRTUAL TABLE").count(), 1, "{plan}");
     }
 
     #[test]
