@@ -188,15 +188,7 @@ async fn state_changes_from_a_foreign_origin_are_refused() {
     assert_eq!(resp.status(), 403);
     let conv = get_json(&server, &cookie, "/api/conversations").await;
     assert_eq!(conv["conversations"][0]["status"], "open");
-    let resp = client()
-        .post(server.url("/api/conversations/1/status"))
-        .header("cookie", &cookie)
-        .header("origin", format!("http://{}", server.addr))
-        .json(&json!({"status": "resolved"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    resolve(&server, &cookie, 1).await;
     let conv = get_json(&server, &cookie, "/api/conversations?status=resolved").await;
     assert_eq!(conv["conversations"].as_array().unwrap().len(), 1);
     // Webhooks are not browser requests: an Origin header does not matter there.
@@ -401,15 +393,7 @@ async fn search_finds_message_text_and_contact_names() {
         .unwrap()["id"]
         .as_i64()
         .unwrap();
-    let resp = client()
-        .post(server.url(&format!("/api/conversations/{parcel}/status")))
-        .header("cookie", &cookie)
-        .header("origin", format!("http://{}", server.addr))
-        .json(&json!({"status": "resolved"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    resolve(&server, &cookie, parcel).await;
     assert_eq!(find("parcel").await, vec!["500000000"]);
     assert_eq!(
         find("50000000").await,
@@ -426,6 +410,19 @@ async fn search_finds_message_text_and_contact_names() {
             .collect();
         assert_eq!(found, expect, "{path}");
     }
+}
+
+/// Resolves a conversation as the dashboard does (same-origin POST); asserts 200.
+async fn resolve(server: &Server, cookie: &str, id: i64) {
+    let resp = client()
+        .post(server.url(&format!("/api/conversations/{id}/status")))
+        .header("cookie", cookie)
+        .header("origin", format!("http://{}", server.addr))
+        .json(&json!({"status": "resolved"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "resolving conversation {id}");
 }
 
 fn url_encode(s: &str) -> String {
@@ -498,22 +495,8 @@ async fn status_filters_follow_resolving_and_reopening() {
             .map(|c| c["contact"]["external_id"].as_str().unwrap().to_string())
             .collect()
     };
-    let resolve = |id: i64| {
-        let (server, cookie) = (&server, &cookie);
-        async move {
-            let resp = client()
-                .post(server.url(&format!("/api/conversations/{id}/status")))
-                .header("cookie", cookie)
-                .header("origin", format!("http://{}", server.addr))
-                .json(&json!({"status": "resolved"}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(resp.status(), 200);
-        }
-    };
     // Conversation 2 (the middle one) is resolved.
-    resolve(2).await;
+    resolve(&server, &cookie, 2).await;
     let open = get_json(&server, &cookie, "/api/conversations?status=open").await;
     assert_eq!(ids(open), vec!["4100000003", "4100000001"]);
     let resolved = get_json(&server, &cookie, "/api/conversations?status=resolved").await;
