@@ -583,7 +583,9 @@ async fn whatsapp_media_is_resolved_then_downloaded_with_the_token() {
     let fake = FakeGraph::start();
     let w = workdir(&fake, true);
     let image = content(JPEG, 3, 12_345);
-    let pdf = content(PDF, 4, 4_321);
+    // Documents run to megabytes: larger than what a download keeps in memory (1 MiB),
+    // so this one is written to a temp file as it arrives.
+    let pdf = content(PDF, 4, 2_500_017);
     let audio = content(OGG, 5, 9_999);
     let (image_id, pdf_id, audio_id) = ("1479537139650973", "2113390865792101", "1027394618203746");
     // file_size as a string (newer payloads), as a number (older ones), and absent.
@@ -705,6 +707,8 @@ async fn whatsapp_media_is_resolved_then_downloaded_with_the_token() {
         );
         assert!(info_reqs[0].at <= cdn[0].at);
     }
+    let temp = files_under(&attachments_dir(&w).join("tmp"));
+    assert!(temp.is_empty(), "temp files left behind: {temp:?}");
     assert_no_token_leak(&server, &fake);
 }
 

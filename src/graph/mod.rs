@@ -7,15 +7,14 @@
 mod guard;
 pub mod subscribe;
 
-use std::path::Path;
 use std::time::Duration;
 
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
+use crate::filestore::Spool;
 use crate::model::Provider;
 
 /// Why a Graph or media call failed, as the job runner needs to know it.
@@ -212,14 +211,15 @@ impl Client {
         Err(classify(status, &body))
     }
 
-    /// Streams `url` into `dest` (a temporary file), hashing as it goes and stopping at
-    /// `max_bytes`. `bearer` is sent only to `url`'s own host: on a redirect to another
-    /// host the header is dropped (and the redirect target is guarded like `url`).
+    /// Streams `url` into `spool`, hashing as it goes and stopping at `max_bytes`; the
+    /// caller stores the spool once it accepts the hash. `bearer` is sent only to
+    /// `url`'s own host: on a redirect to another host the header is dropped (and the
+    /// redirect target is guarded like `url`).
     pub async fn download(
         &self,
         url: &str,
         bearer: Option<&str>,
-        dest: &Path,
+        spool: &mut Spool,
         max_bytes: u64,
     ) -> Result<Downloaded, GraphError> {
         let parsed = Url::parse(url)
@@ -261,9 +261,6 @@ impl Client {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
-        let mut file = tokio::fs::File::create(dest)
-            .await
-            .map_err(|e| GraphError::Transient(format!("cannot write {}: {e}", dest.display())))?;
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
         while let Some(chunk) = resp
@@ -276,13 +273,11 @@ impl Client {
                 return Err(too_large(max_bytes));
             }
             hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(|e| {
-                GraphError::Transient(format!("cannot write {}: {e}", dest.display()))
-            })?;
+            spool
+                .write(&chunk)
+                .await
+                .map_err(|e| GraphError::Transient(format!("cannot write a temp file: {e}")))?;
         }
-        file.sync_all()
-            .await
-            .map_err(|e| GraphError::Transient(format!("cannot write {}: {e}", dest.display())))?;
         Ok(Downloaded {
             sha256_hex: hex::encode(hasher.finalize()),
             size: size as i64,

@@ -60,32 +60,28 @@ pub async fn run(ctx: &Context, attachment_id: i64) -> Result<Option<Finish>, Jo
         (None, None) => return Err(JobError::Permanent("nothing to download".into())),
     };
 
-    let temp = ctx
-        .files
-        .temp_path()
-        .map_err(|e| GraphError::Transient(format!("cannot create a temp file: {e}")))?;
+    // Dropped on every early return: a failed or rejected download leaves nothing.
+    let mut spool = ctx.files.spool();
     let downloaded = ctx
         .graph
-        .download(&url, bearer.as_deref(), &temp, ctx.max_attachment_bytes)
-        .await;
-    let downloaded = match downloaded {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(e.into());
-        }
-    };
+        .download(
+            &url,
+            bearer.as_deref(),
+            &mut spool,
+            ctx.max_attachment_bytes,
+        )
+        .await?;
     if let Some(expected) = expected.as_deref()
         && !sha256_matches(expected, &downloaded.sha256_hex)
     {
-        let _ = std::fs::remove_file(&temp);
         return Err(JobError::Permanent(format!(
             "sha256 mismatch: Meta announced {expected}, the download is {}",
             downloaded.sha256_hex
         )));
     }
     ctx.files
-        .commit(&temp, &downloaded.sha256_hex)
+        .store(spool, &downloaded.sha256_hex)
+        .await
         .map_err(|e| GraphError::Transient(format!("cannot store the file: {e}")))?;
     let mime = mime.or(downloaded.content_type);
     let (sha, size, message_id) = (downloaded.sha256_hex, downloaded.size, work.message_id);

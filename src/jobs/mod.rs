@@ -119,7 +119,10 @@ async fn worker(ctx: Context, config: Arc<PoolConfig>, pause: Arc<Pause>) {
             tokio::time::sleep(wait).await;
             continue;
         }
-        let claimed = ctx.db.write(|conn| job::claim(conn, LEASE_MS)).await;
+        let claimed = ctx
+            .db
+            .write_unsynced(|conn| job::claim(conn, LEASE_MS))
+            .await;
         match claimed {
             Ok(Some(j)) => run_one(&ctx, &config, &pause, j).await,
             Ok(None) => tokio::time::sleep(Duration::from_millis(250)).await,
@@ -132,7 +135,8 @@ async fn worker(ctx: Context, config: Arc<PoolConfig>, pause: Arc<Pause>) {
 }
 
 /// What a successful job writes. It runs in the transaction that marks the job done,
-/// so a finished job costs one commit (one fsync behind the write gate), not two.
+/// so a finished job costs one commit, not two. Job commits do not wait for the disk
+/// ([`crate::store::Db::write_unsynced`]): a power cut can only make a job run again.
 pub type Finish = Box<dyn FnOnce(&rusqlite::Connection) -> Result<Vec<Change>, StoreError> + Send>;
 
 /// Runs one job body by kind; `Some` is what to write when it succeeded.
@@ -207,7 +211,7 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
     let delay = delay.as_millis() as i64;
     let saved = ctx
         .db
-        .write(move |conn| {
+        .write_unsynced(move |conn| {
             // Immediate: take the write lock up front, so a writer outside the gate
             // (a CLI command in another process) makes this wait (busy_timeout) rather than fail.
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -246,7 +250,7 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
             let message = format!("recording the result failed: {e}");
             let requeued = ctx
                 .db
-                .write(move |conn| job::retry(conn, id, delay, &message, false))
+                .write_unsynced(move |conn| job::retry(conn, id, delay, &message, false))
                 .await;
             if let Err(e) = requeued {
                 tracing::error!(job = id, error = %e, "requeueing the job failed; its lease will expire");

@@ -32,7 +32,7 @@ pub async fn run(ctx: &Context, contact_id: i64) -> Result<Option<Finish>, JobEr
             // Not an outage: Meta has no profile to give (or no consent). Remember the
             // attempt so the next message does not ask again at once.
             ctx.db
-                .write(move |conn| contact::mark_profile_checked(conn, contact_id))
+                .write_unsynced(move |conn| contact::mark_profile_checked(conn, contact_id))
                 .await?;
             return Err(JobError::Permanent(format!("no profile available: {m}")));
         }
@@ -60,13 +60,13 @@ pub async fn run(ctx: &Context, contact_id: i64) -> Result<Option<Finish>, JobEr
 
 /// Downloads a profile picture; a failure only costs the picture, not the name.
 async fn download_picture(ctx: &Context, url: &str) -> Option<(String, Option<String>)> {
-    let temp = ctx.files.temp_path().ok()?;
+    let mut spool = ctx.files.spool();
     match ctx
         .graph
-        .download(url, None, &temp, ctx.max_attachment_bytes)
+        .download(url, None, &mut spool, ctx.max_attachment_bytes)
         .await
     {
-        Ok(d) => match ctx.files.commit(&temp, &d.sha256_hex) {
+        Ok(d) => match ctx.files.store(spool, &d.sha256_hex).await {
             Ok(_) => Some((d.sha256_hex, d.content_type)),
             Err(e) => {
                 tracing::warn!(error = %e, "storing a profile picture failed");
@@ -74,7 +74,6 @@ async fn download_picture(ctx: &Context, url: &str) -> Option<(String, Option<St
             }
         },
         Err(e) => {
-            let _ = std::fs::remove_file(&temp);
             tracing::info!(error = %e, "profile picture not downloaded");
             None
         }

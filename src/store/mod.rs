@@ -169,6 +169,36 @@ impl Db {
         .await
     }
 
+    /// Like [`Db::write`], for writes whose loss in a power cut only repeats work: a
+    /// background job's lease and its result. They commit with `synchronous=NORMAL`, so
+    /// they hold the write gate for their own writes and not for an fsync as well: with
+    /// a fast Graph API the job pool committed hundreds of times a second, and each of
+    /// those fsyncs kept the ingest writer waiting at the gate (ingest fell by half).
+    ///
+    /// SQLite keeps the WAL consistent in NORMAL mode (it syncs before a checkpoint and
+    /// when the WAL restarts). Such a commit becomes durable with the next synced commit
+    /// (any webhook's) or checkpoint (the maintenance task's, every second). Until then a
+    /// power cut can roll it back: the job is then leased or queued again and runs once
+    /// more. A killed process loses nothing (the WAL is written before this returns).
+    pub async fn write_unsynced<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        self.write(move |conn| {
+            set_synchronous(conn, false)?;
+            // Restore FULL whatever happens: the connection goes back to the pool, and
+            // the next write on it (a login, a setting) must be synced again.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)));
+            let restored = set_synchronous(conn, true);
+            match result {
+                Ok(result) => restored.and(result),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+        .await
+    }
+
     /// Runs a store function on the blocking pool; the one async bridge of the store.
     pub async fn call<T, F>(&self, f: F) -> Result<T>
     where
@@ -191,6 +221,18 @@ impl Db {
         .await
         .map_err(|e| StoreError::Join(e.to_string()))?
     }
+}
+
+/// Switches a connection between `synchronous=FULL` (every connection's setting, see
+/// [`configure`]) and `NORMAL` (commits that do not wait for the disk).
+fn set_synchronous(conn: &Connection, full: bool) -> Result<()> {
+    let sql = if full {
+        "PRAGMA synchronous = FULL"
+    } else {
+        "PRAGMA synchronous = NORMAL"
+    };
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
 }
 
 /// Copies committed WAL frames back into the database without blocking writers or
@@ -216,4 +258,61 @@ pub fn memory() -> Connection {
     conn.execute_batch("PRAGMA foreign_keys = ON;").unwrap();
     migrate::run(&mut conn).unwrap();
     conn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous_levels(db: &Db) -> Vec<i64> {
+        // Hold every pooled connection at once, so whichever one a write used is seen.
+        let conns: Vec<_> = (0..POOL_SIZE).map(|_| db.conn().unwrap()).collect();
+        conns
+            .iter()
+            .map(|c| c.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn unsynced_writes_commit_and_leave_every_connection_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.db")).unwrap();
+        const FULL: i64 = 2;
+        const NORMAL: i64 = 1;
+        assert_eq!(synchronous_levels(&db), vec![FULL; POOL_SIZE as usize]);
+
+        let seen = db
+            .write_unsynced(|conn| {
+                conn.execute("INSERT INTO settings (key, value) VALUES ('k', 'v')", [])?;
+                Ok(conn.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen, NORMAL, "the write itself does not wait for the disk");
+        let value: String = db
+            .call(|conn| {
+                Ok(
+                    conn.query_row("SELECT value FROM settings WHERE key = 'k'", [], |r| {
+                        r.get(0)
+                    })?,
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(value, "v");
+
+        // A failing and a panicking write put the connection back synced too.
+        let failed = db
+            .write_unsynced(|conn| -> Result<()> {
+                conn.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+                Ok(())
+            })
+            .await;
+        assert!(failed.is_err());
+        let panicked = db
+            .write_unsynced(|_conn| -> Result<()> { panic!("a bug in a job's write") })
+            .await;
+        assert!(matches!(panicked, Err(StoreError::Join(_))), "{panicked:?}");
+        assert_eq!(synchronous_levels(&db), vec![FULL; POOL_SIZE as usize]);
+    }
 }
