@@ -231,7 +231,9 @@ fn set_synchronous(conn: &Connection, full: bool) -> Result<()> {
     } else {
         "PRAGMA synchronous = NORMAL"
     };
-    conn.prepare_cached(sql)?.execute([])?;
+    // Not a cached statement: SQLite applies this pragma when it compiles it, so a
+    // cached one run again changes nothing.
+    conn.execute_batch(sql)?;
     Ok(())
 }
 
@@ -281,14 +283,21 @@ mod tests {
         const NORMAL: i64 = 1;
         assert_eq!(synchronous_levels(&db), vec![FULL; POOL_SIZE as usize]);
 
-        let seen = db
-            .write_unsynced(|conn| {
-                conn.execute("INSERT INTO settings (key, value) VALUES ('k', 'v')", [])?;
-                Ok(conn.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?)
-            })
-            .await
-            .unwrap();
-        assert_eq!(seen, NORMAL, "the write itself does not wait for the disk");
+        // Every time, on every connection (the pool hands them out again and again).
+        for i in 0..3 * POOL_SIZE {
+            let seen = db
+                .write_unsynced(move |conn| {
+                    conn.execute(
+                        "INSERT OR REPLACE INTO settings (key, value) VALUES ('k', ?1)",
+                        [format!("v{i}")],
+                    )?;
+                    Ok(conn.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?)
+                })
+                .await
+                .unwrap();
+            assert_eq!(seen, NORMAL, "write {i} does not wait for the disk");
+            assert_eq!(synchronous_levels(&db), vec![FULL; POOL_SIZE as usize]);
+        }
         let value: String = db
             .call(|conn| {
                 Ok(
@@ -299,7 +308,7 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!(value, "v");
+        assert_eq!(value, format!("v{}", 3 * POOL_SIZE - 1));
 
         // A failing and a panicking write put the connection back synced too.
         let failed = db
