@@ -4,14 +4,25 @@ use rusqlite::Connection;
 
 use super::Result;
 
-/// Failed jobs grouped by kind and last error, most frequent first.
-pub fn failed_job_reasons(conn: &Connection) -> Result<Vec<(String, String, i64)>> {
+/// Jobs that failed since `since_ms`, grouped by kind and last error, most frequent
+/// first.
+pub fn failed_job_reasons(conn: &Connection, since_ms: i64) -> Result<Vec<(String, String, i64)>> {
     let mut stmt = conn.prepare(
         "SELECT kind, COALESCE(last_error, '(no error recorded)'), COUNT(*) FROM jobs
-         WHERE state = 'failed' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 200",
+         WHERE state = 'failed' AND updated_at >= ?1
+         GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT 200",
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let rows = stmt.query_map([since_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// How many jobs failed before `before_ms`.
+pub fn failed_jobs_before(conn: &Connection, before_ms: i64) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM jobs WHERE state = 'failed' AND updated_at < ?1",
+        [before_ms],
+        |r| r.get(0),
+    )?)
 }
 
 /// Messages the search index does not cover yet, and when the oldest of them arrived.

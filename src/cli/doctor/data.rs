@@ -95,10 +95,22 @@ fn failed_bodies(conn: &Connection) -> store::Result<Check> {
     })
 }
 
+/// Failed jobs are kept (a new token re-queues those its predecessor failed), so only
+/// the last week's are a warning: a download that failed months ago, its link long
+/// expired, would otherwise keep every later run of `doctor` on a warning nobody can
+/// clear, and a new failure would hide behind it.
+const FAILED_JOBS_WINDOW_DAYS: i64 = 7;
+
 fn failed_jobs(conn: &Connection) -> store::Result<Check> {
     let name = "failed jobs";
+    let since = now_ms() - FAILED_JOBS_WINDOW_DAYS * 24 * 3600 * 1000;
+    let older = store::doctor::failed_jobs_before(conn, since)?;
+    let older_note = match older {
+        0 => String::new(),
+        n => format!(" ({n} older)"),
+    };
     let mut groups: Vec<(String, i64)> = Vec::new();
-    for (kind, error, n) in store::doctor::failed_job_reasons(conn)? {
+    for (kind, error, n) in store::doctor::failed_job_reasons(conn, since)? {
         let error = match error.split_once(" attempts: ") {
             Some((head, rest)) if head.starts_with("gave up after") => rest.to_string(),
             _ => error,
@@ -110,7 +122,10 @@ fn failed_jobs(conn: &Connection) -> store::Result<Check> {
         }
     }
     if groups.is_empty() {
-        return Ok(pass(name, "none"));
+        return Ok(pass(
+            name,
+            format!("none in the last {FAILED_JOBS_WINDOW_DAYS} days{older_note}"),
+        ));
     }
     groups.sort_by_key(|g| std::cmp::Reverse(g.1));
     let total: i64 = groups.iter().map(|g| g.1).sum();
@@ -129,7 +144,10 @@ fn failed_jobs(conn: &Connection) -> store::Result<Check> {
     };
     Ok(warn(
         name,
-        format!("{total} failed: {}", listed.join("; ")),
+        format!(
+            "{total} failed in the last {FAILED_JOBS_WINDOW_DAYS} days{older_note}: {}",
+            listed.join("; ")
+        ),
         hint,
     ))
 }
@@ -247,22 +265,49 @@ mod tests {
         .iter()
         .enumerate()
         {
-            conn.execute(
-                "INSERT INTO jobs (kind, subject_id, state, run_at, last_error, created_at, updated_at)
-                 VALUES ('download_attachment', ?1, 'failed', 0, ?2, 0, 0)",
-                rusqlite::params![i as i64, err],
-            )
-            .unwrap();
+            fail_job(&conn, i as i64, err, now_ms() - 3600 * 1000);
         }
+        // Two months ago: history, not a warning.
+        fail_job(
+            &conn,
+            10,
+            "media host answered 404 (link expired or removed)",
+            0,
+        );
         let c = failed_jobs(&conn).unwrap();
         assert_eq!(c.status, super::super::Status::Warn);
         assert!(
-            c.detail
-                .starts_with("3 failed: 2x download_attachment: temporary failure"),
+            c.detail.starts_with(
+                "3 failed in the last 7 days (1 older): 2x download_attachment: temporary failure"
+            ),
             "{}",
             c.detail
         );
+        assert!(!c.detail.contains("404"), "{}", c.detail);
         assert!(c.hint.unwrap().contains("set-token"));
+    }
+
+    #[test]
+    fn failed_jobs_older_than_a_week_pass() {
+        let conn = crate::store::memory();
+        assert_eq!(
+            failed_jobs(&conn).unwrap().detail,
+            "none in the last 7 days"
+        );
+        let eight_days = 8 * 24 * 3600 * 1000;
+        fail_job(&conn, 1, "media host answered 404", now_ms() - eight_days);
+        let c = failed_jobs(&conn).unwrap();
+        assert_eq!(c.status, super::super::Status::Pass);
+        assert_eq!(c.detail, "none in the last 7 days (1 older)");
+    }
+
+    fn fail_job(conn: &Connection, subject_id: i64, error: &str, at_ms: i64) {
+        conn.execute(
+            "INSERT INTO jobs (kind, subject_id, state, run_at, last_error, created_at, updated_at)
+             VALUES ('download_attachment', ?1, 'failed', 0, ?2, ?3, ?3)",
+            rusqlite::params![subject_id, error, at_ms],
+        )
+        .unwrap();
     }
 
     #[test]
