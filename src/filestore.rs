@@ -63,11 +63,7 @@ impl FileStore {
                 buf,
                 spilled,
             } = spool;
-            let mut temp = match spilled {
-                Some(t) => t,
-                None => TempFile::create(&temp_dir)?,
-            };
-            temp.file.write_all(&buf)?;
+            let temp = TempFile::append(spilled, &temp_dir, &buf)?;
             temp.file.sync_all()?;
             let dir = dest.parent().expect("a stored path has a parent");
             let new_dir = !dir.exists();
@@ -115,16 +111,9 @@ impl Spool {
         let buf = std::mem::take(&mut self.buf);
         let spilled = self.spilled.take();
         let temp_dir = self.temp_dir.clone();
-        let temp = tokio::task::spawn_blocking(move || {
-            let mut temp = match spilled {
-                Some(t) => t,
-                None => TempFile::create(&temp_dir)?,
-            };
-            temp.file.write_all(&buf)?;
-            Ok::<_, std::io::Error>(temp)
-        })
-        .await
-        .map_err(std::io::Error::other)??;
+        let temp = tokio::task::spawn_blocking(move || TempFile::append(spilled, &temp_dir, &buf))
+            .await
+            .map_err(std::io::Error::other)??;
         self.spilled = Some(temp);
         Ok(())
     }
@@ -138,11 +127,19 @@ struct TempFile {
 }
 
 impl TempFile {
-    fn create(dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let path = dir.join(format!("{}.part", crate::secrets::random_token(12)));
-        let file = std::fs::File::create(&path)?;
-        Ok(Self { file, path })
+    /// Appends `buf` to the spool's temp file, creating it in `dir` the first time.
+    fn append(spilled: Option<Self>, dir: &Path, buf: &[u8]) -> std::io::Result<Self> {
+        let mut temp = match spilled {
+            Some(t) => t,
+            None => {
+                std::fs::create_dir_all(dir)?;
+                let path = dir.join(format!("{}.part", crate::secrets::random_token(12)));
+                let file = std::fs::File::create(&path)?;
+                Self { file, path }
+            }
+        };
+        temp.file.write_all(buf)?;
+        Ok(temp)
     }
 }
 
