@@ -231,8 +231,8 @@ fn set_synchronous(conn: &Connection, full: bool) -> Result<()> {
     } else {
         "PRAGMA synchronous = NORMAL"
     };
-    // Not a cached statement: SQLite applies this pragma when it compiles it, so a
-    // cached one run again changes nothing.
+    // Not a cached statement: SQLite's documentation warns that a pragma may take
+    // effect when its statement is compiled, so a cached one run again might not.
     conn.execute_batch(sql)?;
     Ok(())
 }
