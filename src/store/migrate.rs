@@ -65,8 +65,8 @@ const MIGRATIONS: &[Migration] = &[
         Migration::Adopt(&[
             "conversations_resolved",
             "messages",
-        "message_receipts",
-        "attachments",
+            "message_receipts",
+            "attachments",
             "webhook_journal",
             "jobs",
         ]),
