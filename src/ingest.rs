@@ -127,6 +127,9 @@ impl Ingest {
             tracing::info!(%provider, "webhook verified with the previous app secret (rotation grace period)");
         }
         let batch = parse::parse(provider, &value);
+        // The parsed tree is several times the body's size; without this it would be
+        // held until the writer answers, once for every request waiting on a commit.
+        drop(value);
         let (reply, answer) = oneshot::channel();
         let submission = Submission {
             provider,
