@@ -25,6 +25,8 @@ pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 * 1024 * 1024;
 pub const DEFAULT_CONFIG_FILE: &str = "helpstack.toml";
 /// Largest attachment the downloader keeps.
 pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 100 * 1024 * 1024;
+/// Proxies trusted when none are configured: one on this machine (the documented setup).
+pub const DEFAULT_TRUSTED_PROXIES: &[&str] = &["127.0.0.0/8", "::1/128"];
 
 /// The keys a config file may contain. Unknown keys are an error.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -46,6 +48,8 @@ pub struct FileConfig {
     pub profile_max_age_days: Option<u64>,
     pub metrics_token: Option<String>,
     pub journal_retention_days: Option<u64>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub client_ip_header: Option<String>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -86,6 +90,10 @@ pub struct Config {
     pub metrics_token: Option<Secret>,
     /// Processed/ignored journal bodies older than this are pruned by `serve` (0 = keep).
     pub journal_retention_days: u64,
+    /// Peers whose forwarding headers are believed (addresses or networks).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header naming the client instead of `X-Forwarded-For`, lowercased.
+    pub client_ip_header: Option<String>,
 }
 
 /// Verify tokens per provider, after the seed's fallbacks were applied.
@@ -293,6 +301,23 @@ pub fn resolve(
         metrics_token: env("HELPSTACK_METRICS_TOKEN")
             .or(file.metrics_token)
             .and_then(Secret::new),
+        trusted_proxies: match env("HELPSTACK_TRUSTED_PROXIES") {
+            Some(v) => parse_proxies(
+                "HELPSTACK_TRUSTED_PROXIES",
+                v.split([',', ' ']).filter(|s| !s.is_empty()),
+            )?,
+            None => match &file.trusted_proxies {
+                Some(list) => parse_proxies("trusted_proxies", list.iter().map(String::as_str))?,
+                None => DEFAULT_TRUSTED_PROXIES
+                    .iter()
+                    .map(|p| p.parse().expect("valid default"))
+                    .collect(),
+            },
+        },
+        client_ip_header: env("HELPSTACK_CLIENT_IP_HEADER")
+            .or(file.client_ip_header)
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty()),
     };
     validate(&config)?;
     Ok(config)
@@ -303,6 +328,26 @@ fn parse_env<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigEr
         key: key.to_string(),
         message: format!("cannot parse {value:?}"),
     })
+}
+
+/// Parses trusted proxies: networks in CIDR form, or single addresses.
+fn parse_proxies<'a>(
+    key: &str,
+    items: impl Iterator<Item = &'a str>,
+) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    items
+        .map(|item| {
+            let item = item.trim();
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        key,
+                        format!("{item:?} is not an address or network (e.g. 10.0.0.0/8)"),
+                    )
+                })
+        })
+        .collect()
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
@@ -342,6 +387,16 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     }
     if config.job_max_attempts == 0 {
         return Err(invalid("job_max_attempts", "must be at least 1"));
+    }
+    if let Some(h) = &config.client_ip_header
+        && !h
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(invalid(
+            "client_ip_header",
+            format!("{h:?} is not a header name (e.g. X-Real-IP)"),
+        ));
     }
     if let Some(url) = &config.public_url
         && !(url.starts_with("https://") || url.starts_with("http://"))
@@ -451,6 +506,8 @@ impl FileConfig {
         "profile_max_age_days",
         "metrics_token",
         "journal_retention_days",
+        "trusted_proxies",
+        "client_ip_header",
     ];
 }
 
@@ -572,6 +629,47 @@ mod tests {
         ]);
         let c = resolve(FileConfig::default(), None, &Overrides::default(), &env).unwrap();
         assert_eq!(c.app_secret.unwrap().expose(), "own");
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_networks() {
+        let c = resolve(
+            FileConfig::default(),
+            None,
+            &Overrides::default(),
+            &env_of(&[]),
+        )
+        .unwrap();
+        let loopback: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(loopback, ["127.0.0.0/8", "::1/128"]);
+        assert!(c.client_ip_header.is_none());
+        let file = FileConfig {
+            trusted_proxies: Some(vec!["10.0.0.7".into(), "fd00::/8".into()]),
+            client_ip_header: Some("X-Real-IP".into()),
+            ..Default::default()
+        };
+        let c = resolve(file.clone(), None, &Overrides::default(), &env_of(&[])).unwrap();
+        let list: Vec<String> = c.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(list, ["10.0.0.7/32", "fd00::/8"]);
+        assert_eq!(c.client_ip_header.as_deref(), Some("x-real-ip"));
+        let env = env_of(&[("HELPSTACK_TRUSTED_PROXIES", "192.0.2.1, 198.51.100.0/24")]);
+        let c = resolve(file, None, &Overrides::default(), &env).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        let none = FileConfig {
+            trusted_proxies: Some(vec![]),
+            ..Default::default()
+        };
+        let c = resolve(none, None, &Overrides::default(), &env_of(&[])).unwrap();
+        assert!(c.trusted_proxies.is_empty(), "an empty list trusts no one");
+        let env = env_of(&[("HELPSTACK_TRUSTED_PROXIES", "10.0.0.0/33")]);
+        let err = resolve(FileConfig::default(), None, &Overrides::default(), &env).unwrap_err();
+        assert!(
+            err.to_string().contains("HELPSTACK_TRUSTED_PROXIES"),
+            "{err}"
+        );
+        let env = env_of(&[("HELPSTACK_CLIENT_IP_HEADER", "X Real IP")]);
+        let err = resolve(FileConfig::default(), None, &Overrides::default(), &env).unwrap_err();
+        assert!(err.to_string().contains("client_ip_header"), "{err}");
     }
 
     #[test]

@@ -224,7 +224,7 @@ pub async fn status(
     let base = match &state.config.public_url {
         Some(u) => u.trim_end_matches('/').to_string(),
         None => {
-            let scheme = if super::auth::is_https(req) {
+            let scheme = if super::client_addr::is_https(req, &state.config) {
                 "https"
             } else {
                 "http"

@@ -10,6 +10,7 @@ use poem::{FromRequest, Request, RequestBody, Response, handler};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::client_addr;
 use crate::auth::{self, SESSION_COOKIE, SESSION_TTL_MS};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -100,29 +101,6 @@ impl LoginLimiter {
     }
 }
 
-/// The client's address for throttling. Behind the local reverse proxy every
-/// connection comes from loopback, so there (and only there: the same trust rule as
-/// `X-Forwarded-Proto`) the proxy's `X-Real-IP` or last `X-Forwarded-For` hop is used;
-/// otherwise one attacker's failures would lock every agent out.
-fn client_ip(req: &Request) -> IpAddr {
-    let peer = req
-        .remote_addr()
-        .as_socket_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    if !peer.is_loopback() {
-        return peer;
-    }
-    let forwarded = req.header("x-real-ip").map(str::to_string).or_else(|| {
-        req.header("x-forwarded-for")
-            .and_then(|v| v.rsplit(',').next())
-            .map(|v| v.trim().to_string())
-    });
-    forwarded
-        .and_then(|v| v.parse::<IpAddr>().ok())
-        .unwrap_or(peer)
-}
-
 /// `POST /api/session`: checks the password and sets an HttpOnly session cookie.
 #[handler]
 pub async fn login(
@@ -130,7 +108,7 @@ pub async fn login(
     Json(c): Json<Credentials>,
     state: Data<&Arc<AppState>>,
 ) -> Result<Response, ApiError> {
-    let ip = client_ip(req);
+    let ip = client_addr::client(req, &state.config);
     state.login_limiter.check(ip)?;
     let username = c.username.clone();
     let found = state
@@ -148,7 +126,7 @@ pub async fn login(
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let Some(admin_id) = admin_id.filter(|_| ok) else {
         state.login_limiter.failed(ip);
-        tracing::warn!(username = %c.username, %ip, "failed login");
+        tracing::warn!(username = %c.username, client = %ip, "failed login");
         return Err(ApiError::InvalidCredentials);
     };
     state.login_limiter.succeeded(ip);
@@ -159,23 +137,9 @@ pub async fn login(
         .write(move |conn| session::create(conn, &hash, admin_id, SESSION_TTL_MS))
         .await?;
     Ok(Response::builder()
-        .header("set-cookie", session_cookie(req, &token))
+        .header("set-cookie", session_cookie(req, &state.config, &token))
         .content_type("application/json")
         .body(json!({ "username": c.username }).to_string()))
-}
-
-/// Whether the browser reached us over HTTPS. `X-Forwarded-Proto` is trusted only from
-/// a proxy on this machine (the usual Caddy/nginx in front), never from the internet.
-pub(super) fn is_https(req: &Request) -> bool {
-    let from_local_proxy = req
-        .remote_addr()
-        .as_socket_addr()
-        .is_some_and(|a| a.ip().is_loopback());
-    req.uri().scheme_str() == Some("https")
-        || (from_local_proxy
-            && req
-                .header("x-forwarded-proto")
-                .is_some_and(|p| p.eq_ignore_ascii_case("https")))
 }
 
 /// A real argon2id hash of a random string, verified against when the user is unknown.
@@ -229,7 +193,7 @@ pub async fn change_password(
             "the new password must have at least 10 characters".into(),
         ));
     }
-    let ip = client_ip(req);
+    let ip = client_addr::client(req, &state.config);
     state.login_limiter.check(ip)?;
     let username = session.username.clone();
     let found = state
@@ -260,13 +224,17 @@ pub async fn change_password(
         .await?;
     tracing::info!(username = %session.username, "admin password changed");
     Ok(Response::builder()
-        .header("set-cookie", session_cookie(req, &token))
+        .header("set-cookie", session_cookie(req, &state.config, &token))
         .content_type("application/json")
         .body("{}"))
 }
 
-fn session_cookie(req: &Request, token: &str) -> String {
-    let secure = if is_https(req) { "; Secure" } else { "" };
+fn session_cookie(req: &Request, config: &crate::config::Config, token: &str) -> String {
+    let secure = if client_addr::is_https(req, config) {
+        "; Secure"
+    } else {
+        ""
+    };
     format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         SESSION_TTL_MS / 1000

@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text. Protected by `metrics_token` (Bearer) when one is
 //! configured; otherwise answered only to clients on this machine that did not come
-//! through a reverse proxy (a proxy adds `X-Forwarded-For`), so it never leaks publicly.
+//! through a reverse proxy (one that carries any forwarding header did), so it never
+//! leaks publicly.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -80,11 +81,7 @@ fn authorize(req: &Request, state: &AppState) -> Result<(), ApiError> {
             }
         }
         None => {
-            let local = req
-                .remote_addr()
-                .as_socket_addr()
-                .is_some_and(|a| a.ip().is_loopback());
-            if local && req.header("x-forwarded-for").is_none() {
+            if super::client_addr::is_local(req, &state.config) {
                 Ok(())
             } else {
                 Err(ApiError::Forbidden(

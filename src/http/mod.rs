@@ -3,6 +3,7 @@
 mod api;
 mod assets;
 mod auth;
+mod client_addr;
 mod files;
 mod live;
 mod metrics;
