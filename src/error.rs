@@ -1,6 +1,7 @@
 //! The HTTP error type and the one place errors become responses:
 //! a stable JSON body `{"error": "...", "code": "..."}`. Internal details go to the log,
-//! never to the client.
+//! never to the client. [`respond`] maps every error a request can end with, poem's own
+//! (unknown route, wrong method, unparsable path, query or body) included.
 
 use poem::http::StatusCode;
 use poem::{Body, Response};
@@ -29,6 +30,10 @@ pub enum ApiError {
     NotJson,
     #[error("too many attempts; try again later")]
     TooManyRequests,
+    #[error("this server does not answer for that host name")]
+    MisdirectedHost,
+    #[error("the ingest writer has made no progress for {0} s")]
+    IngestStalled(u64),
     #[error("internal error")]
     Internal(String),
 }
@@ -45,6 +50,8 @@ impl ApiError {
             ApiError::Signature(_) => "invalid_signature",
             ApiError::NotJson => "invalid_json",
             ApiError::TooManyRequests => "too_many_requests",
+            ApiError::MisdirectedHost => "misdirected_request",
+            ApiError::IngestStalled(_) => "ingest_stalled",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -61,6 +68,8 @@ impl poem::error::ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::IngestStalled(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,12 +78,55 @@ impl poem::error::ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(error = %detail, "request failed");
         }
-        let body = serde_json::json!({ "error": self.to_string(), "code": self.code() });
-        Response::builder()
-            .status(self.status())
-            .content_type("application/json")
-            .body(Body::from_string(body.to_string()))
+        json_error(self.status(), &self.to_string(), self.code())
     }
+}
+
+fn json_error(status: StatusCode, message: &str, code: &str) -> Response {
+    let body = serde_json::json!({ "error": message, "code": code });
+    Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .body(Body::from_string(body.to_string()))
+}
+
+/// Turns the error a request ended with into its response: ours as themselves; poem's
+/// (routing, extractors) as the same JSON body when `json` (every `/api/` path), as
+/// plain text elsewhere. A 5xx says only "internal error"; the detail goes to the log.
+pub fn respond(err: poem::Error, json: bool) -> Response {
+    if let Some(ours) = err.downcast_ref::<ApiError>() {
+        return poem::error::ResponseError::as_response(ours);
+    }
+    if !json && err.is_from_response() && !err.status().is_server_error() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let message = if status.is_server_error() {
+        tracing::error!(error = %err, "request failed");
+        "internal error".to_string()
+    } else if err.is_from_response() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        err.to_string()
+    };
+    if !json {
+        return Response::builder()
+            .status(status)
+            .content_type("text/plain; charset=utf-8")
+            .body(message);
+    }
+    let code = match status {
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    };
+    json_error(status, &message, code)
 }
 
 impl From<StoreError> for ApiError {

@@ -19,7 +19,7 @@ pub async fn live(
     ws: WebSocket,
     state: Data<&Arc<AppState>>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if req.header("origin").is_none() || !super::security::same_origin(req) {
+    if req.header("origin").is_none() || !super::security::same_origin(req, &state.config) {
         tracing::warn!(origin = ?req.header("origin"), "live feed refused: foreign or missing Origin");
         return Err(ApiError::Forbidden(
             "the live feed only serves the dashboard's own origin",
