@@ -132,7 +132,7 @@ pub async fn mark_read(
     Path(id): Path<i64>,
     state: Data<&Arc<AppState>>,
 ) -> Result<Json<Value>, ApiError> {
-    update_conversation(&state, id, move |conn| conversation::mark_read(conn, id)).await
+    update_conversation(&state, id, conversation::Update::Read).await
 }
 
 #[derive(Deserialize)]
@@ -148,37 +148,23 @@ pub async fn set_status(
     Json(body): Json<StatusBody>,
     state: Data<&Arc<AppState>>,
 ) -> Result<Json<Value>, ApiError> {
-    update_conversation(&state, id, move |conn| {
-        conversation::set_status(conn, id, &body.status)
-    })
-    .await
+    update_conversation(&state, id, conversation::Update::Status(body.status)).await
 }
 
-/// Runs a conversation change in a transaction and publishes the new state.
+/// Applies a change through the write path every writer of this process shares (the
+/// write gate the ingest writer and the jobs take), then publishes the new state.
 async fn update_conversation(
     state: &AppState,
     id: i64,
-    apply: impl FnOnce(&rusqlite::Connection) -> crate::store::Result<bool> + Send + 'static,
+    change: conversation::Update,
 ) -> Result<Json<Value>, ApiError> {
-    let (view, live) = state
+    let (view, changed) = state
         .db
-        .write(move |conn| {
-            let tx = conn.transaction()?;
-            if conversation::get(&tx, id)?.is_none() {
-                return Err(crate::store::StoreError::NotFound(format!(
-                    "conversation {id}"
-                )));
-            }
-            let mut live = Vec::new();
-            if apply(&tx)? {
-                live.push(Change::conversation_updated(id));
-            }
-            let view = conversation::get(&tx, id)?;
-            tx.commit()?;
-            Ok((view, live))
-        })
+        .write(move |conn| conversation::update(conn, id, &change))
         .await?;
-    state.bus.publish(live);
+    if changed {
+        state.bus.publish(vec![Change::conversation_updated(id)]);
+    }
     Ok(Json(json!({ "conversation": view })))
 }
 

@@ -217,9 +217,44 @@ pub fn set_status(conn: &Connection, id: i64, status: &str) -> Result<bool> {
     )? > 0)
 }
 
+/// A change an agent makes to a conversation from the dashboard.
+#[derive(Debug, Clone)]
+pub enum Update {
+    Read,
+    Status(String),
+}
+
+/// Applies an agent's change in its own transaction and returns the conversation after
+/// it, and whether anything changed. `IMMEDIATE`: the transaction takes the write lock
+/// before it reads, so it waits (`busy_timeout`) for a writer in another process (a CLI
+/// command). A deferred one read first and then failed at once with "database is
+/// locked" when that writer had committed in between (its snapshot was stale).
+pub fn update(conn: &mut Connection, id: i64, change: &Update) -> Result<(ConversationView, bool)> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if get(&tx, id)?.is_none() {
+        return Err(StoreError::NotFound(format!("conversation {id}")));
+    }
+    let changed = match change {
+        Update::Read => mark_read(&tx, id)?,
+        Update::Status(status) => set_status(&tx, id, status)?,
+    };
+    let view = get(&tx, id)?.ok_or_else(|| StoreError::NotFound(format!("conversation {id}")))?;
+    tx.commit()?;
+    Ok((view, changed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn updating_a_missing_conversation_is_not_found() {
+        let mut conn = crate::store::memory();
+        let err = update(&mut conn, 42, &Update::Read).unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+        let err = update(&mut conn, 42, &Update::Status("resolved".into())).unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    }
 
     #[test]
     fn search_input_becomes_a_safe_fts_query() {
