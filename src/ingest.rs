@@ -35,6 +35,10 @@ const WAL_CHECKPOINT_PAGES: i64 = 1000;
 /// held more memory: RSS 24 MiB at 250 ms, 40+ MiB at 500 ms). `server::index_search`
 /// indexes whatever is left when traffic stops.
 const INDEX_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+/// A group the writer has held for longer than this means it is stuck (another process
+/// holds the database's write lock, the disk hangs): `/healthz` then answers 503 and the
+/// systemd watchdog stops pinging. A group normally commits in milliseconds.
+pub const STALL_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Why a webhook POST was refused.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +73,33 @@ struct Submission {
 pub struct Ingest {
     tx: mpsc::Sender<Submission>,
     pub counters: Arc<crate::metrics::Counters>,
+    pub progress: Arc<Progress>,
+}
+
+/// Whether the writer is getting its work done: since when it has had work it has not
+/// committed. A failed group is no progress: while more work waits, the clock runs on.
+#[derive(Debug, Default)]
+pub struct Progress {
+    busy_since: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Progress {
+    fn busy(&self) {
+        let mut since = self.busy_since.lock().unwrap_or_else(|e| e.into_inner());
+        since.get_or_insert_with(std::time::Instant::now);
+    }
+
+    fn idle(&self) {
+        *self.busy_since.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Returns how long the writer has held its current group, once past [`STALL_AFTER`].
+    pub fn stalled_for(&self) -> Option<std::time::Duration> {
+        let since = *self.busy_since.lock().unwrap_or_else(|e| e.into_inner());
+        since
+            .map(|t| t.elapsed())
+            .filter(|held| *held > STALL_AFTER)
+    }
 }
 
 impl Ingest {
@@ -83,17 +114,26 @@ impl Ingest {
         conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         let (tx, rx) = mpsc::channel(4096);
         let counters = Arc::<crate::metrics::Counters>::default();
+        let progress = Arc::<Progress>::default();
         let writer = Writer {
             bus,
             opts,
             gate,
             counters: counters.clone(),
+            progress: progress.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("ingest-writer".into())
             .spawn(move || writer_loop(conn, rx, writer))
             .map_err(|e| StoreError::Join(e.to_string()))?;
-        Ok((Self { tx, counters }, handle))
+        Ok((
+            Self {
+                tx,
+                counters,
+                progress,
+            },
+            handle,
+        ))
     }
 
     /// Verifies, parses and durably stores one webhook body. Returns only after the
@@ -173,6 +213,7 @@ struct Writer {
     opts: store::ingest::Options,
     gate: store::WriteGate,
     counters: Arc<crate::metrics::Counters>,
+    progress: Arc<Progress>,
 }
 
 fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Submission>, w: Writer) {
@@ -181,9 +222,12 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Submission>, w: Writ
         opts,
         gate,
         counters,
+        progress,
     } = w;
     let mut last_index = std::time::Instant::now();
     while let Some(first) = rx.blocking_recv() {
+        // Busy from here (waiting for the gate included) until a group commits.
+        progress.busy();
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -204,6 +248,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Submission>, w: Writ
         }
         match written {
             Ok(results) => {
+                progress.idle();
                 for (sub, (stored, live)) in group.into_iter().zip(results) {
                     bus.publish(live);
                     let _ = sub.reply.send(Ok(stored));
@@ -213,6 +258,9 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Submission>, w: Writ
                 tracing::error!(error = %e, webhooks = group.len(), "ingest transaction failed");
                 for sub in group {
                     let _ = sub.reply.send(Err(e.to_string()));
+                }
+                if rx.is_empty() {
+                    progress.idle();
                 }
             }
         }

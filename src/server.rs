@@ -140,8 +140,10 @@ pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening");
     // Ready only now: the database is open and migrated, the listener bound.
     crate::systemd::notify("READY=1");
-    let watchdog =
-        crate::systemd::watchdog_interval().map(|every| tokio::spawn(watchdog(db.clone(), every)));
+    let watchdog = crate::systemd::watchdog_interval().map(|every| {
+        let progress = state.ingest.progress.clone();
+        tokio::spawn(watchdog(db.clone(), progress, every))
+    });
 
     let maintenance = tokio::spawn(maintenance(db.clone(), config.journal_retention_days));
     let indexer = tokio::spawn(index_search(db.clone()));
@@ -171,12 +173,21 @@ pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pings systemd's watchdog only while the database answers, so a wedged database
-/// gets the service restarted instead of silently answering nothing.
-async fn watchdog(db: Db, every: Duration) {
+/// Pings systemd's watchdog only while the database answers and the ingest writer makes
+/// progress, so a wedged database gets the service restarted instead of silently
+/// answering nothing.
+async fn watchdog(db: Db, progress: Arc<crate::ingest::Progress>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
+        if let Some(held) = progress.stalled_for() {
+            tracing::error!(
+                seconds = held.as_secs(),
+                "the ingest writer has made no progress (another process holding the \
+                 database lock?); withholding the watchdog ping"
+            );
+            continue;
+        }
         let alive = tokio::time::timeout(
             every,
             db.call(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)),

@@ -48,9 +48,12 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .data(state)
 }
 
-/// Answers 200 `ok` when the database answers.
+/// Answers 200 `ok` when the database answers and the ingest writer is not stuck.
 #[handler]
 async fn healthz(state: Data<&Arc<AppState>>) -> poem::Result<&'static str> {
+    if let Some(held) = state.ingest.progress.stalled_for() {
+        return Err(crate::error::ApiError::IngestStalled(held.as_secs()).into());
+    }
     state
         .db
         .call(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
