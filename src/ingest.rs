@@ -166,14 +166,15 @@ impl Ingest {
             // Logged so the operator sees when the old secret stops being needed.
             tracing::info!(%provider, "webhook verified with the previous app secret (rotation grace period)");
         }
-        let batch = parse::parse(provider, &value);
+        let received_at = now_ms();
+        let batch = parse::parse(provider, &value, received_at);
         // The parsed tree is several times the body's size; without this it would be
         // held until the writer answers, once for every request waiting on a commit.
         drop(value);
         let (reply, answer) = oneshot::channel();
         let submission = Submission {
             provider,
-            received_at: now_ms(),
+            received_at,
             body,
             secret_used: if used == 0 { "current" } else { "previous" },
             batch,

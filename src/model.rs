@@ -286,6 +286,42 @@ pub struct Reaction {
     pub removed: bool,
 }
 
+/// The earliest event time taken as given: 2004-01-01 UTC, before any Meta product.
+pub const EARLIEST_EVENT_MS: i64 = 1_072_915_200_000;
+
+/// How far an event time may lie ahead of its receipt: clocks drift by seconds, not days.
+pub const MAX_AHEAD_MS: i64 = 24 * 3600 * 1000;
+
+/// Whether an event time is believable for a body received at `received_ms`: not
+/// before 2004 and at most a day ahead. `1e20` or `i64::MAX` would otherwise pin a
+/// conversation to the top of the inbox forever.
+pub fn plausible_time(ms: i64, received_ms: i64) -> bool {
+    (EARLIEST_EVENT_MS..=received_ms.saturating_add(MAX_AHEAD_MS)).contains(&ms)
+}
+
+impl Batch {
+    /// Replaces event times that are not [`plausible_time`] with the time of receipt,
+    /// and read watermarks ahead of it by that time; returns how many events changed.
+    /// The body itself, with the raw values, stays in the journal.
+    pub fn settle_times(&mut self, received_ms: i64) -> usize {
+        let mut replaced = 0;
+        for ev in &mut self.events {
+            if !plausible_time(ev.timestamp_ms, received_ms) {
+                ev.timestamp_ms = received_ms;
+                replaced += 1;
+            }
+            // A watermark before 2004 covers nothing, harmlessly; only the future is cut.
+            if let EventKind::Receipt(r) = &mut ev.kind
+                && let Some(w) = r.watermark_ms.as_mut()
+                && *w > received_ms.saturating_add(MAX_AHEAD_MS)
+            {
+                *w = received_ms;
+            }
+        }
+        replaced
+    }
+}
+
 /// Normalizes Meta's timestamps (ms or s; number or string) to epoch milliseconds.
 pub fn timestamp_ms(value: &Value) -> Option<i64> {
     let n = match value {
@@ -323,6 +359,78 @@ mod tests {
         );
         assert_eq!(timestamp_ms(&json!("soon")), None);
         assert_eq!(timestamp_ms(&json!(null)), None);
+    }
+
+    #[test]
+    fn huge_and_odd_timestamps_never_panic() {
+        for v in [
+            json!(1e20),
+            json!(1e300),
+            json!(i64::MAX),
+            json!(u64::MAX),
+            json!("1e20"),
+            json!("99999999999999999999"),
+            json!("1000000000000000000000000000000"),
+            json!(-1),
+            json!("-5"),
+            json!("NaN"),
+            json!("inf"),
+            json!(0.5),
+        ] {
+            let _ = timestamp_ms(&v);
+        }
+        // 10**30 arrives as a float; it saturates rather than wrapping.
+        let big: Value = serde_json::from_str("1000000000000000000000000000000").unwrap();
+        assert_eq!(timestamp_ms(&big), Some(i64::MAX));
+        assert_eq!(timestamp_ms(&json!("NaN")), None);
+    }
+
+    #[test]
+    fn implausible_times_become_the_time_of_receipt() {
+        let now = 1_767_262_200_000;
+        assert!(plausible_time(now, now));
+        assert!(plausible_time(now + MAX_AHEAD_MS, now));
+        assert!(!plausible_time(now + MAX_AHEAD_MS + 1, now));
+        assert!(plausible_time(EARLIEST_EVENT_MS, now));
+        assert!(!plausible_time(EARLIEST_EVENT_MS - 1, now));
+        let event = |ms: i64, watermark: Option<i64>| Event {
+            channel_key: "1".into(),
+            timestamp_ms: ms,
+            kind: EventKind::Receipt(Receipt {
+                contact: "2".into(),
+                status: DeliveryStatus::Read,
+                targets: vec![],
+                watermark_ms: watermark,
+                error_code: None,
+                error_title: None,
+            }),
+            raw: Value::Null,
+        };
+        let mut batch = Batch {
+            events: vec![
+                event(i64::MAX, Some(i64::MAX)),
+                event(now - 5_000, Some(now - 6_000)),
+                event(1_000, Some(1_000)),
+            ],
+            ignored: vec![],
+        };
+        assert_eq!(batch.settle_times(now), 2);
+        let times: Vec<(i64, Option<i64>)> = batch
+            .events
+            .iter()
+            .map(|e| match &e.kind {
+                EventKind::Receipt(r) => (e.timestamp_ms, r.watermark_ms),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            times,
+            vec![
+                (now, Some(now)),
+                (now - 5_000, Some(now - 6_000)),
+                (now, Some(1_000))
+            ]
+        );
     }
 
     #[test]

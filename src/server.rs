@@ -280,8 +280,10 @@ fn start_jobs(
     }
     let files = crate::filestore::FileStore::new(&config.data_dir);
     files.clean_temp();
+    // Half the workers per media host: one slow or dead host leaves the other half free.
     let graph = crate::graph::Client::new(&config.graph_api_url, config.allow_private_media_hosts)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_host_limit((config.job_workers / 2).max(1));
     let ctx = crate::jobs::Context {
         db: db.clone(),
         graph,

@@ -1545,3 +1545,254 @@ async fn a_graph_outage_pauses_the_pool_and_uses_up_no_attempts() {
         .unwrap();
     assert_eq!(done, senders.len() as i64);
 }
+
+/// Profiles fetched so far from the fake Graph API, among `senders`.
+fn profiles_fetched(fake: &FakeGraph, senders: &[String]) -> usize {
+    let paths: Vec<String> = fake.requests().iter().map(|r| r.path.clone()).collect();
+    senders
+        .iter()
+        .filter(|s| paths.contains(&FakeGraph::graph_path(s)))
+        .count()
+}
+
+#[tokio::test]
+async fn a_dead_media_host_fails_its_own_downloads_and_profiles_go_on() {
+    let fake = FakeGraph::start();
+    // A closed port on a loopback name other than the Graph host's: every connect
+    // fails at once, and no test asks a resolver outside the machine.
+    let mut w = workdir(&fake, true);
+    w.set_env("HELPSTACK_JOB_MAX_ATTEMPTS", "3");
+    fake.set_default(Some(Resp::json(
+        200,
+        &json!({"first_name": "Still", "last_name": "Served"}),
+    )));
+    let server = w.serve(&[]);
+    let cookie = login(&server).await;
+
+    // Eight attachments on a CDN host that no longer resolves, queued first...
+    for i in 0..8 {
+        let url = format!("http://localhost:1/cdn/dead/{i}.jpg");
+        post(&server, "facebook", &fb_image(&format!("m_dead_{i}"), &url)).await;
+    }
+    // ...then twenty new senders.
+    let senders: Vec<String> = (0..20).map(|i| format!("77700000{i:02}")).collect();
+    for (i, s) in senders.iter().enumerate() {
+        let body = messaging_body(
+            "page",
+            PAGE,
+            s,
+            &format!("m_alive_{i}"),
+            json!({"text": "hi"}),
+        );
+        post(&server, "facebook", &body).await;
+    }
+
+    let deadline = Instant::now() + SETTLE;
+    while profiles_fetched(&fake, &senders) < senders.len() {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} profiles fetched while a media host is dead: {}",
+            profiles_fetched(&fake, &senders),
+            senders.len(),
+            tail(&server.stderr_text())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The dead host never paused the pool.
+    assert!(
+        !server.stderr_text().contains("background jobs pause"),
+        "{}",
+        tail(&server.stderr_text())
+    );
+
+    // Each download used up its attempts and failed with the reason.
+    for i in 0..8 {
+        let mid = format!("m_dead_{i}");
+        let att = settled(&server, &cookie, &mid, Duration::from_secs(40)).await;
+        let att = &att["attachments"][0];
+        let reason = assert_failed(att, "cannot reach localhost");
+        assert!(reason.contains("gave up after 3 attempts"), "{reason}");
+        let (state, attempts, _) = finished_job(&w, att["id"].as_i64().unwrap()).await;
+        assert_eq!((state.as_str(), attempts), ("failed", 3), "{mid}");
+    }
+    assert_no_token_leak(&server, &fake);
+}
+
+#[tokio::test]
+async fn a_slow_media_host_holds_only_its_share_of_the_workers() {
+    let fake = FakeGraph::start();
+    // Two workers: one request at a time per media host.
+    let w = workdir(&fake, true);
+    fake.set_default(Some(Resp::json(
+        200,
+        &json!({"first_name": "Not", "last_name": "Waiting"}),
+    )));
+    let slow = Duration::from_secs(6);
+    let photos: Vec<Vec<u8>> = (0..3).map(|i| content(JPEG, 40 + i, 2_000)).collect();
+    for (i, bytes) in photos.iter().enumerate() {
+        fake.respond_with(
+            &format!("/cdn/slow/{i}.jpg"),
+            Resp::new(200, "image/jpeg", bytes.clone()).delayed(slow),
+        );
+    }
+    let server = w.serve(&[]);
+    let cookie = login(&server).await;
+
+    // `localhost` is another host than the Graph API's 127.0.0.1, served by the same
+    // fake: three photos on it, each answered only after six seconds...
+    for i in 0..photos.len() {
+        let url = format!("http://localhost:{}/cdn/slow/{i}.jpg", fake.port());
+        post(&server, "facebook", &fb_image(&format!("m_slow_{i}"), &url)).await;
+    }
+    // ...then ten new senders.
+    let senders: Vec<String> = (0..10).map(|i| format!("88800000{i:02}")).collect();
+    for (i, s) in senders.iter().enumerate() {
+        let body = messaging_body(
+            "page",
+            PAGE,
+            s,
+            &format!("m_slow_sender_{i}"),
+            json!({"text": "hi"}),
+        );
+        post(&server, "facebook", &body).await;
+    }
+    let deadline = Instant::now() + SETTLE;
+    while profiles_fetched(&fake, &senders) < senders.len() {
+        assert!(
+            Instant::now() < deadline,
+            "profiles not fetched: {}",
+            tail(&server.stderr_text())
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let slow_requests = || -> Vec<Instant> {
+        fake.requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/cdn/slow/"))
+            .map(|r| r.at)
+            .collect()
+    };
+    // Every profile was asked for before the first slow photo was even answered: the
+    // slow host never had both workers.
+    let first_slow = *slow_requests().first().expect("a slow photo was requested");
+    for r in fake.requests() {
+        if senders.iter().any(|s| r.path == FakeGraph::graph_path(s)) {
+            assert!(
+                r.at < first_slow + slow,
+                "profile waited for the slow host: {r:?}"
+            );
+        }
+    }
+    // And the photos all arrive, one at a time: each request to the slow host came
+    // after the previous one was answered.
+    for (i, bytes) in photos.iter().enumerate() {
+        let m = settled(
+            &server,
+            &cookie,
+            &format!("m_slow_{i}"),
+            Duration::from_secs(60),
+        )
+        .await;
+        assert_stored(&w, &m["attachments"][0], bytes, "image/jpeg");
+    }
+    let at = slow_requests();
+    assert_eq!(at.len(), photos.len(), "each photo requested once");
+    for pair in at.windows(2) {
+        assert!(
+            pair[1].duration_since(pair[0]) >= slow,
+            "two requests to the slow host overlapped"
+        );
+    }
+}
+
+#[tokio::test]
+async fn whatsapp_media_ids_that_are_not_one_safe_segment_are_refused_without_a_request() {
+    let fake = FakeGraph::start();
+    let w = workdir(&fake, true);
+    let bytes = content(JPEG, 50, 700);
+    let good = "700000000000009";
+    let info = media_info(&fake, good, "image/jpeg", &sha_b64(&bytes), json!(700));
+    fake.respond_with(&FakeGraph::graph_path(good), Resp::json(200, &info));
+    fake.respond(&wa_cdn_path(good), 200, "image/jpeg", bytes.clone());
+    // Anything else the server might ask for would be answered: only the log of
+    // requests tells whether it asked.
+    fake.set_default(Some(Resp::json(
+        200,
+        &json!({"url": "http://127.0.0.1:9/x"}),
+    )));
+    let server = w.serve(&[]);
+    let cookie = login(&server).await;
+
+    let bad = [
+        "..", ".", "../me", "me/..", "1/2", "%2e%2e", "1.5", "12 34", "١٢٣",
+    ];
+    for (i, id) in bad.iter().enumerate() {
+        let media = json!({"mime_type": "image/jpeg", "id": id});
+        post(
+            &server,
+            "whatsapp",
+            &wa_message(&format!("wamid.BADID{i}"), "image", media),
+        )
+        .await;
+    }
+    let media = json!({"mime_type": "image/jpeg", "sha256": sha_b64(&bytes), "id": good});
+    post(
+        &server,
+        "whatsapp",
+        &wa_message("wamid.GOODID", "image", media),
+    )
+    .await;
+
+    for (i, id) in bad.iter().enumerate() {
+        let att = settled_attachment(&server, &cookie, &format!("wamid.BADID{i}")).await;
+        assert_failed(&att, "invalid WhatsApp media id");
+        let (state, attempts, _) = finished_job(&w, att["id"].as_i64().unwrap()).await;
+        assert_eq!((state.as_str(), attempts), ("failed", 1), "{id:?}");
+    }
+    let att = settled_attachment(&server, &cookie, "wamid.GOODID").await;
+    assert_stored(&w, &att, &bytes, "image/jpeg");
+    // The only requests were the good id's: no `GET /` with the token, nor any other.
+    let paths: Vec<String> = fake.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        paths,
+        vec![FakeGraph::graph_path(good), wa_cdn_path(good)],
+        "requests for refused media ids reached the Graph API"
+    );
+    assert_no_token_leak(&server, &fake);
+}
+
+#[tokio::test]
+async fn ipv6_forms_of_private_addresses_and_reserved_ranges_are_refused() {
+    let fake = FakeGraph::start();
+    let w = workdir(&fake, false);
+    fake.set_default(Some(Resp::json(200, &json!({"first_name": "Guarded"}))));
+    let server = w.serve(&[]);
+    let cookie = login(&server).await;
+
+    // Each is refused before any connection: none of these is ever dialled.
+    let urls = [
+        "http://[::127.0.0.1]/cdn/v6/compatible.jpg",
+        "http://[::ffff:10.0.0.1]/cdn/v6/mapped.jpg",
+        "http://[64:ff9b::7f00:1]/cdn/v6/nat64.jpg",
+        "http://[64:ff9b::a9fe:a9fe]/cdn/v6/nat64-metadata.jpg",
+        "http://[2002:7f00:1::1]/cdn/v6/6to4.jpg",
+        "http://[2002:c0a8:101::1]/cdn/v6/6to4-private.jpg",
+        "http://198.18.0.1/cdn/v4/benchmarking.jpg",
+        "http://100.64.0.1/cdn/v4/shared.jpg",
+    ];
+    for (i, url) in urls.iter().enumerate() {
+        post(&server, "facebook", &fb_image(&format!("m_v6_{i}"), url)).await;
+    }
+    for (i, url) in urls.iter().enumerate() {
+        let att = settled_attachment(&server, &cookie, &format!("m_v6_{i}")).await;
+        assert_failed(&att, "private or loopback");
+        let (state, attempts, _) = finished_job(&w, att["id"].as_i64().unwrap()).await;
+        assert_eq!((state.as_str(), attempts), ("failed", 1), "{url}");
+    }
+    assert!(cdn_requests(&fake).is_empty());
+    assert!(
+        !server.stderr_text().contains("background jobs pause"),
+        "a refused address was dialled: {}",
+        tail(&server.stderr_text())
+    );
+}

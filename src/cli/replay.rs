@@ -115,7 +115,8 @@ fn replay_one(
         summary.skipped += 1;
         return Ok(());
     };
-    let batch = parse::parse(provider, &value);
+    // The time it was first received, so a replay settles times as the first run did.
+    let batch = parse::parse(provider, &value, entry.received_at);
     let (outcome, changed, unmatched) = replay::in_transaction(conn, commit, |tx| {
         let applied = store::ingest::apply(tx, provider, &batch, opts)?;
         store::search::index_pending(tx)?;

@@ -5,6 +5,8 @@
 //! job runner knows whether to retry, give up, or flag the channel's token.
 
 mod guard;
+mod hosts;
+mod path;
 pub mod subscribe;
 
 use std::time::Duration;
@@ -16,6 +18,8 @@ use sha2::{Digest, Sha256};
 
 use crate::filestore::Spool;
 use crate::model::Provider;
+use path::encode_segment;
+pub use path::is_media_id;
 
 /// Why a Graph or media call failed, as the job runner needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,10 +33,19 @@ pub enum GraphError {
     /// 5xx, timeout, unreadable response: retry.
     #[error("temporary failure: {0}")]
     Transient(String),
-    /// No connection could be made (DNS, refused, unreachable network): the problem is
-    /// on the way to Meta, not with this request, so the job pool pauses as a whole.
+    /// No connection could be made to the Graph API host (DNS, refused, unreachable
+    /// network): the problem is on the way to Meta, not with this request, so the job
+    /// pool pauses as a whole.
     #[error("cannot reach Meta: {0}")]
     Unreachable(String),
+    /// No connection could be made to another host (a media CDN): that job's own
+    /// failure, retried with backoff like any other; other jobs go on.
+    #[error("cannot reach {host}: {message}")]
+    HostUnreachable { host: String, message: String },
+    /// The media host already has its share of requests in flight: nothing was sent;
+    /// the job is put back for later without using up an attempt.
+    #[error("{0} already has its limit of requests in flight")]
+    HostBusy(String),
     /// Anything else (4xx, policy refusals, bad data): retrying will not help.
     #[error("{0}")]
     Permanent(String),
@@ -67,10 +80,16 @@ pub struct Downloaded {
 #[derive(Clone)]
 pub struct Client {
     base: Url,
+    /// `host:port` of the Graph API: failing to reach it pauses the job pool.
+    graph_host: String,
     graph: reqwest::Client,
     media: reqwest::Client,
     allow_private: bool,
+    slots: std::sync::Arc<hosts::HostSlots>,
 }
+
+/// Concurrent downloads per media host unless [`Client::with_host_limit`] says otherwise.
+const DEFAULT_HOST_LIMIT: usize = 2;
 
 impl Client {
     /// Builds a client for a Graph base URL such as `https://graph.facebook.com/v25.0`.
@@ -99,11 +118,25 @@ impl Client {
             .build()
             .map_err(|e| GraphError::Permanent(e.to_string()))?;
         Ok(Self {
+            graph_host: hosts::host_key(&base),
             base,
             graph,
             media,
             allow_private: allow_private_media_hosts,
+            slots: std::sync::Arc::new(hosts::HostSlots::new(DEFAULT_HOST_LIMIT)),
         })
+    }
+
+    /// Limits concurrent downloads to `limit` per host other than the Graph API's
+    /// (whose calls every job needs; when it is down the pool pauses instead).
+    pub fn with_host_limit(mut self, limit: usize) -> Self {
+        self.slots = std::sync::Arc::new(hosts::HostSlots::new(limit));
+        self
+    }
+
+    /// The per-host download limit in force.
+    pub fn host_limit(&self) -> usize {
+        self.slots.limit()
     }
 
     fn url(&self, path: &str) -> Result<Url, GraphError> {
@@ -123,7 +156,7 @@ impl Client {
             Provider::Instagram => "name,username,profile_pic",
             _ => "first_name,last_name,profile_pic",
         };
-        let mut url = self.url(&encode_segment(user_id))?;
+        let mut url = self.url(&encode_segment(user_id)?)?;
         url.query_pairs_mut().append_pair("fields", fields);
         let body = self.get_json(url, token).await?;
         let text = |k: &str| {
@@ -153,7 +186,13 @@ impl Client {
 
     /// Resolves a WhatsApp media id to its short-lived download URL.
     pub async fn media_info(&self, media_id: &str, token: &str) -> Result<MediaInfo, GraphError> {
-        let url = self.url(&encode_segment(media_id))?;
+        if !is_media_id(media_id) {
+            return Err(GraphError::Permanent(
+                "invalid WhatsApp media id: not one path segment of letters, digits, '-' and '_'"
+                    .into(),
+            ));
+        }
+        let url = self.url(&encode_segment(media_id)?)?;
         let body = self.get_json(url, token).await?;
         let url = body
             .get("url")
@@ -225,6 +264,18 @@ impl Client {
         let parsed = Url::parse(url)
             .map_err(|e| GraphError::Permanent(format!("invalid media URL: {e}")))?;
         guard::check_url(&parsed, self.allow_private)?;
+        let host = hosts::host_key(&parsed);
+        let is_graph = host == self.graph_host;
+        // Held until the body is read: a slow host keeps its slots, not every worker.
+        let _slot = match is_graph {
+            true => None,
+            false => Some(
+                self.slots
+                    .take(&host, hosts::SLOT_WAIT)
+                    .await
+                    .ok_or_else(|| GraphError::HostBusy(host.clone()))?,
+            ),
+        };
         let mut req = self.media.get(parsed);
         if let Some(token) = bearer {
             req = req.bearer_auth(token);
@@ -235,8 +286,16 @@ impl Client {
             // surface as connection/redirect errors: those are final, not transient.
             if msg.contains(guard::REFUSAL_MARK) {
                 guard::refused()
-            } else {
+            } else if is_graph {
                 send_error(&e)
+            } else {
+                match send_error(&e) {
+                    GraphError::Unreachable(message) => GraphError::HostUnreachable {
+                        host: parsed_host(&host),
+                        message,
+                    },
+                    other => other,
+                }
             }
         })?;
         let status = resp.status();
@@ -286,13 +345,17 @@ impl Client {
     }
 }
 
+/// The host name of a `host:port` key, for messages.
+fn parsed_host(key: &str) -> String {
+    key.rsplit_once(':').map_or(key, |(h, _)| h).to_string()
+}
+
 fn too_large(max: u64) -> GraphError {
     GraphError::Permanent(format!(
         "file is larger than the configured maximum of {max} bytes"
     ))
 }
 
-/// Describes a reqwest error without its URL (which may carry signed query strings).
 /// Classifies a request that got no response: no connection at all is `Unreachable`.
 fn send_error(e: &reqwest::Error) -> GraphError {
     if e.is_connect() {
@@ -302,6 +365,7 @@ fn send_error(e: &reqwest::Error) -> GraphError {
     }
 }
 
+/// Describes a reqwest error without its URL (which may carry signed query strings).
 fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
@@ -321,18 +385,6 @@ fn describe(e: &reqwest::Error) -> String {
         source = s.source();
     }
     msg
-}
-
-fn encode_segment(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-._~".contains(c) {
-                c.to_string()
-            } else {
-                format!("%{:02X}", c as u32)
-            }
-        })
-        .collect()
 }
 
 #[derive(Deserialize)]
@@ -399,8 +451,21 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn path_segments_are_encoded() {
-        assert_eq!(encode_segment("US.1349/x"), "US.1349%2Fx");
+    #[tokio::test]
+    async fn an_unsafe_media_id_is_refused_before_any_request() {
+        // Port 9 on loopback: a request would fail as unreachable, not as invalid.
+        let client = Client::new("http://127.0.0.1:9/v25.0", false).unwrap();
+        for bad in ["..", ".", "%2e%2e", "a/b"] {
+            let err = client.media_info(bad, "t").await.unwrap_err();
+            assert!(
+                matches!(&err, GraphError::Permanent(m) if m.contains("invalid WhatsApp media id")),
+                "{bad}: {err:?}"
+            );
+        }
+        let err = client
+            .profile(Provider::Facebook, "..", "t")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, GraphError::Permanent(_)), "{err:?}");
     }
 }

@@ -28,7 +28,7 @@ impl Client {
         fields: &[&str],
         token: &str,
     ) -> Result<(), GraphError> {
-        let mut url = self.url(&format!("{}/subscribed_apps", encode_segment(page)))?;
+        let mut url = self.url(&format!("{}/subscribed_apps", encode_segment(page)?))?;
         url.query_pairs_mut()
             .append_pair("subscribed_fields", &fields.join(","));
         let body = self.post_json(url, token).await?;
@@ -44,7 +44,7 @@ impl Client {
     /// an empty list means Meta delivers nothing for that Page.
     pub async fn subscribed_apps(&self, page: &str, token: &str) -> Result<Vec<Value>, GraphError> {
         let body = self
-            .check_token(&format!("{}/subscribed_apps", encode_segment(page)), token)
+            .check_token(&format!("{}/subscribed_apps", encode_segment(page)?), token)
             .await?;
         Ok(body
             .get("data")

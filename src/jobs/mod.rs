@@ -47,13 +47,17 @@ const LEASE_MS: i64 = 5 * 60 * 1000;
 const JOB_TIMEOUT: Duration = Duration::from_secs(120);
 /// Longest pool-wide pause while Meta is unreachable or rate limiting.
 const MAX_PAUSE: Duration = Duration::from_secs(60);
+/// How long a job turned away by a busy media host waits before it is claimed again.
+const HOST_BUSY_DELAY: Duration = Duration::from_secs(2);
 /// A job that could not reach Meta for this long fails: its links have expired.
 const MAX_UNREACHABLE_MS: i64 = 24 * 3600 * 1000;
 
-/// A pool-wide pause. When Meta cannot be reached (network down, DNS broken) or says
-/// to slow down, every queued job would fail the same way: instead of burning each
-/// job's attempts (and a database write per attempt) the whole pool waits, longer
-/// after each consecutive such failure, and resumes at the first other outcome.
+/// A pool-wide pause. When the Graph API host cannot be reached (network down, DNS
+/// broken) or Meta says to slow down, every queued job would fail the same way: instead
+/// of burning each job's attempts (and a database write per attempt) the whole pool
+/// waits, longer after each consecutive such failure, and resumes at the first other
+/// outcome. Only the Graph API host counts: a dead media host fails its own jobs
+/// ([`GraphError::HostUnreachable`]), or 8 attachments on it would stop every profile.
 #[derive(Debug, Default)]
 pub struct Pause {
     state: Mutex<PauseState>,
@@ -165,8 +169,8 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
     let (id, kind, subject, attempts) = (j.id, j.kind.clone(), j.subject_id, j.attempts);
     let mut delay = backoff(config.base_delay, attempts);
     let outcome = match result {
-        // The request never reached Meta: the attempt does not count, unless the job
-        // has waited so long that its media link has surely expired.
+        // The request never reached the Graph API host: the attempt does not count,
+        // unless the job has waited so long that its media link has surely expired.
         Err(JobError::Graph(GraphError::Unreachable(m))) => {
             delay = pause.strike(config.base_delay);
             tracing::warn!(error = %m, pause_ms = delay.as_millis() as u64, "Meta is unreachable; background jobs pause");
@@ -181,6 +185,16 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
             tracing::warn!(error = %e, pause_ms = wait.as_millis() as u64, "Meta is rate limiting; background jobs pause");
             delay = delay.max(wait);
             Outcome::Retry(e.to_string())
+        }
+        // Another host (a media CDN) is down: this job's own failure. It counts and
+        // backs off, and says nothing about Meta, so the pool neither pauses nor resumes.
+        Err(JobError::Graph(e @ GraphError::HostUnreachable { .. })) => {
+            Outcome::Retry(e.to_string())
+        }
+        // Nothing was sent: the host had its share of the workers. Back soon, uncounted.
+        Err(JobError::Graph(e @ GraphError::HostBusy(_))) => {
+            delay = backoff(HOST_BUSY_DELAY, 1);
+            Outcome::Defer(e.to_string())
         }
         other => {
             // Meta answered (or the failure is ours): no reason to hold the pool back.
@@ -204,6 +218,9 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
         Outcome::Retry(m) | Outcome::Wait(m) => {
             tracing::info!(job = id, %kind, subject, attempts, error = %m, "job will be retried")
         }
+        Outcome::Defer(m) => {
+            tracing::debug!(job = id, %kind, subject, reason = %m, "job put back for later")
+        }
         Outcome::Fail(m) => {
             tracing::warn!(job = id, %kind, subject, attempts, error = %m, "job failed")
         }
@@ -224,7 +241,7 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
                     job::complete(&tx, id)?
                 }
                 Outcome::Retry(m) => job::retry(&tx, id, delay, m, false)?,
-                Outcome::Wait(m) => job::retry(&tx, id, delay, m, true)?,
+                Outcome::Wait(m) | Outcome::Defer(m) => job::retry(&tx, id, delay, m, true)?,
                 Outcome::Fail(m) => {
                     job::fail(&tx, id, m)?;
                     // The attachment itself shows why it is missing.
@@ -264,6 +281,8 @@ enum Outcome {
     Retry(String),
     /// Retry without counting the attempt.
     Wait(String),
+    /// Like `Wait`, for a job that never started (its host was busy): logged quietly.
+    Defer(String),
     Fail(String),
 }
 

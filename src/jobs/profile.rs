@@ -42,7 +42,7 @@ pub async fn run(ctx: &Context, contact_id: i64) -> Result<Option<Finish>, JobEr
         }
     };
     let avatar = match &profile.picture_url {
-        Some(url) => download_picture(ctx, url).await,
+        Some(url) => download_picture(ctx, url).await?,
         None => None,
     };
     Ok(Some(Box::new(move |conn| {
@@ -58,8 +58,12 @@ pub async fn run(ctx: &Context, contact_id: i64) -> Result<Option<Finish>, JobEr
     })))
 }
 
-/// Downloads a profile picture; a failure only costs the picture, not the name.
-async fn download_picture(ctx: &Context, url: &str) -> Option<(String, Option<String>)> {
+/// Downloads a profile picture; a failure only costs the picture, not the name. A
+/// picture host that is busy puts the whole job back instead (nothing was tried yet).
+async fn download_picture(
+    ctx: &Context,
+    url: &str,
+) -> Result<Option<(String, Option<String>)>, JobError> {
     let mut spool = ctx.files.spool();
     match ctx
         .graph
@@ -67,15 +71,16 @@ async fn download_picture(ctx: &Context, url: &str) -> Option<(String, Option<St
         .await
     {
         Ok(d) => match ctx.files.store(spool, &d.sha256_hex).await {
-            Ok(_) => Some((d.sha256_hex, d.content_type)),
+            Ok(_) => Ok(Some((d.sha256_hex, d.content_type))),
             Err(e) => {
                 tracing::warn!(error = %e, "storing a profile picture failed");
-                None
+                Ok(None)
             }
         },
+        Err(e @ GraphError::HostBusy(_)) => Err(e.into()),
         Err(e) => {
             tracing::info!(error = %e, "profile picture not downloaded");
-            None
+            Ok(None)
         }
     }
 }

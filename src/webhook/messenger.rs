@@ -108,6 +108,10 @@ fn parse_change(ctx: &Ctx, change: &Value, batch: &mut Batch) {
 struct Envelope {
     sender: Option<String>,
     recipient: Option<String>,
+    /// The page/account id the event is routed to.
+    channel: String,
+    /// A message the page/account sent (flagged `is_echo`, or sent by `channel`).
+    echo: bool,
     timestamp_ms: i64,
 }
 
@@ -124,10 +128,10 @@ fn parse_event(ctx: &Ctx, event: &Value, batch: &mut Batch) {
         return ctx.ignore(batch, reason);
     };
     let body = &event[key];
-    let echo = key == "message" && flag(body.get("is_echo"));
+    let flagged_echo = key == "message" && flag(body.get("is_echo"));
     let sender = party(event.get("sender"));
     let recipient = party(event.get("recipient"));
-    let fallback_channel = if echo { &sender } else { &recipient };
+    let fallback_channel = if flagged_echo { &sender } else { &recipient };
     let Some(channel_key) = ctx.entry_id.clone().or_else(|| fallback_channel.clone()) else {
         return ctx.ignore(
             batch,
@@ -138,9 +142,14 @@ fn parse_event(ctx: &Ctx, event: &Value, batch: &mut Batch) {
     let Some(timestamp_ms) = time.or(ctx.entry_time) else {
         return ctx.ignore(batch, format!("{key} event without timestamp skipped"));
     };
+    // A message the page/account sent is outbound whether or not `is_echo` says so:
+    // taken as inbound, it would make the page a contact of its own inbox.
+    let echo = flagged_echo || sender.as_deref() == Some(channel_key.as_str());
     let env = Envelope {
         sender,
         recipient,
+        channel: channel_key.clone(),
+        echo,
         timestamp_ms,
     };
     match handle(ctx, key, &env, body) {
@@ -205,8 +214,7 @@ fn message(env: &Envelope, msg: &Value) -> Result<EventKind, String> {
     if flag(msg.get("is_deleted")) {
         return Ok(EventKind::Delete { target: mid });
     }
-    let echo = flag(msg.get("is_echo"));
-    let (direction, contact) = if echo {
+    let (direction, contact) = if env.echo {
         (Direction::Outbound, &env.recipient)
     } else {
         (Direction::Inbound, &env.sender)
@@ -214,6 +222,12 @@ fn message(env: &Envelope, msg: &Value) -> Result<EventKind, String> {
     let contact = contact
         .clone()
         .ok_or_else(|| format!("message {mid} without customer id skipped"))?;
+    // Instagram's `is_self` test message: sender and recipient are both the account.
+    if contact == env.channel {
+        return Err(format!(
+            "message {mid} from the page/account to itself skipped"
+        ));
+    }
     let content = Content::read(items(msg.get("attachments")));
     let kind = if flag(msg.get("is_unsupported")) {
         MessageKind::Unsupported
@@ -399,6 +413,9 @@ fn postback(env: &Envelope, pb: &Value) -> Result<EventKind, String> {
         .sender
         .clone()
         .ok_or("postback without sender skipped")?;
+    if contact == env.channel {
+        return Err("postback from the page/account itself skipped".into());
+    }
     let external_id =
         id_str(pb.get("mid")).unwrap_or_else(|| format!("postback:{contact}:{}", env.timestamp_ms));
     let mut payload = Map::new();
@@ -1227,6 +1244,46 @@ mod tests {
         };
         assert_eq!(m.contact.external_id, "5555555555");
         assert_eq!(m.text.as_deref(), Some("to page two"));
+    }
+
+    #[test]
+    fn a_message_sent_by_the_page_is_an_echo_without_the_flag() {
+        let event = |sender: &str, recipient: &str, mid: &str| {
+            json!({"sender": {"id": sender}, "recipient": {"id": recipient},
+                   "timestamp": 1_767_000_000_000u64,
+                   "message": {"mid": mid, "text": "typed in Business Suite"}})
+        };
+        let body = json!({"object": "page", "entry": [{"id": PAGE, "time": 1_767_000_000_000u64,
+            "messaging": [event(PAGE, PSID, "m_unflagged"), event(PAGE, PAGE, "m_self")]}]});
+        let batch = fb(&body);
+        assert_eq!(batch.events.len(), 1, "{batch:?}");
+        let EventKind::Message(m) = &batch.events[0].kind else {
+            panic!("message expected");
+        };
+        assert_eq!(m.direction, Direction::Outbound);
+        assert_eq!(m.contact.external_id, PSID);
+        assert_eq!(
+            batch.ignored,
+            vec!["facebook: message m_self from the page/account to itself skipped"]
+        );
+
+        // Instagram, with the account id only on the entry and an `is_self` test message.
+        let ig_body = json!({"object": "instagram", "entry": [{"id": IG_ACCOUNT, "time": 1_767_000_000_000u64,
+            "messaging": [event(IG_ACCOUNT, IGSID, "m_ig_out"),
+                          {"sender": {"id": IG_ACCOUNT}, "recipient": {"id": IG_ACCOUNT}, "timestamp": 1_767_000_000_000u64,
+                           "message": {"mid": "m_ig_self", "is_self": true, "is_echo": true, "text": "t"}},
+                          {"sender": {"id": IG_ACCOUNT}, "recipient": {"id": IGSID}, "timestamp": 1_767_000_000_000u64,
+                           "postback": {"mid": "m_pb", "title": "x"}}]}]});
+        let batch = ig(&ig_body);
+        assert_eq!(batch.events.len(), 1, "{batch:?}");
+        let EventKind::Message(m) = &batch.events[0].kind else {
+            panic!("message expected");
+        };
+        assert_eq!(
+            (m.direction, m.contact.external_id.as_str()),
+            (Direction::Outbound, IGSID)
+        );
+        assert_eq!(batch.ignored.len(), 2, "{:?}", batch.ignored);
     }
 
     #[test]

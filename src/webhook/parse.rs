@@ -10,15 +10,24 @@ use serde_json::Value;
 use super::{messenger, whatsapp};
 use crate::model::{Batch, Provider};
 
-/// Normalizes one webhook body received on `provider`'s endpoint.
-pub fn parse(provider: Provider, body: &Value) -> Batch {
+/// Normalizes one webhook body received on `provider`'s endpoint at `received_ms`
+/// (epoch ms): event times that cannot be true become the time of receipt.
+pub fn parse(provider: Provider, body: &Value, received_ms: i64) -> Batch {
     let expected = expected_object(provider);
     let reason = match body.get("object") {
         Some(Value::String(object)) if object == expected => {
-            return match provider {
+            let mut batch = match provider {
                 Provider::Whatsapp => whatsapp::parse(body),
                 Provider::Facebook | Provider::Instagram => messenger::parse(provider, body),
             };
+            let replaced = batch.settle_times(received_ms);
+            if replaced > 0 {
+                batch.ignored.push(format!(
+                    "{provider}: {replaced} event time(s) before 2004 or more than a day ahead; \
+                     the time of receipt is used"
+                ));
+            }
+            return batch;
         }
         Some(Value::String(object)) => {
             format!("object {object:?} is not handled by the {provider} endpoint")
@@ -89,6 +98,13 @@ mod tests {
     use std::collections::HashMap;
     use std::path::Path;
 
+    /// When the tests' bodies arrive: after every fixture's event time.
+    const RECEIVED: i64 = 1_800_000_000_000;
+
+    fn parse(provider: Provider, body: &Value) -> Batch {
+        super::parse(provider, body, RECEIVED)
+    }
+
     #[test]
     fn object_must_match_the_endpoint() {
         let body = json!({"object": "user", "entry": [{"id": "1", "time": 1, "changes": []}]});
@@ -137,6 +153,66 @@ mod tests {
                 .expect("fixture");
         assert_eq!(parse(Provider::Whatsapp, &wa).events.len(), 1);
         assert_eq!(parse(Provider::Facebook, &wa).events.len(), 0);
+    }
+
+    #[test]
+    fn impossible_event_times_become_the_time_of_receipt() {
+        let fb = |ts: &str| -> Value {
+            serde_json::from_str(&format!(
+                r#"{{"object": "page", "entry": [{{"id": "1", "time": {ts}, "messaging": [
+                    {{"sender": {{"id": "2"}}, "recipient": {{"id": "1"}}, "timestamp": {ts},
+                      "message": {{"mid": "m1", "text": "hi"}}}}]}}]}}"#
+            ))
+            .unwrap()
+        };
+        let wa = |ts: &str| -> Value {
+            json!({"object": "whatsapp_business_account", "entry": [{"id": "9", "changes": [{
+                "field": "messages", "value": {
+                    "metadata": {"phone_number_id": "5"},
+                    "messages": [{"from": "3", "id": "wamid.1", "timestamp": ts,
+                                  "type": "text", "text": {"body": "hi"}}]}}]}]})
+        };
+        let time = |b: Batch| {
+            assert_eq!(b.events.len(), 1, "{b:?}");
+            (b.events[0].timestamp_ms, b.ignored)
+        };
+        for ts in [
+            "1e20",
+            "1000000000000000000000000000000",
+            "9223372036854775807",
+            "18446744073709551615",
+            "1.5e300",
+            "\"1e20\"",
+            "1000",
+            "1",
+        ] {
+            let (t, notes) = time(parse(Provider::Facebook, &fb(ts)));
+            assert_eq!(t, RECEIVED, "{ts}");
+            assert!(notes[0].contains("time of receipt"), "{notes:?}");
+        }
+        for ts in [
+            "99999999999999999999",
+            "1e20",
+            "9223372036854775807",
+            "5",
+            "-3",
+        ] {
+            let b = parse(Provider::Whatsapp, &wa(ts));
+            // A negative time reads as no time: the message has none and is skipped.
+            if ts == "-3" {
+                assert!(b.events.is_empty());
+                continue;
+            }
+            assert_eq!(time(b).0, RECEIVED, "{ts}");
+        }
+        // Believable times stay: ms and seconds, and up to a day ahead (clock skew).
+        let (t, notes) = time(parse(Provider::Facebook, &fb("1767262200000")));
+        assert_eq!((t, notes.len()), (1_767_262_200_000, 0));
+        let ahead = (RECEIVED / 1000 + 3600).to_string();
+        assert_eq!(
+            time(parse(Provider::Whatsapp, &wa(&ahead))).0,
+            RECEIVED + 3_600_000
+        );
     }
 
     #[test]
