@@ -107,7 +107,7 @@ impl Ingest {
     pub fn start(
         db: &Db,
         bus: Bus,
-        opts: store::ingest::Options,
+        opts: store::apply::Options,
     ) -> Result<(Self, std::thread::JoinHandle<()>), StoreError> {
         let conn = db.dedicated()?;
         let gate = db.write_gate();
@@ -211,7 +211,7 @@ impl Ingest {
 /// What the writer thread owns besides its connection and queue.
 struct Writer {
     bus: Bus,
-    opts: store::ingest::Options,
+    opts: store::apply::Options,
     gate: store::WriteGate,
     counters: Arc<crate::metrics::Counters>,
     progress: Arc<Progress>,
@@ -276,7 +276,7 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::Receiver<Submission>, w: Writ
 fn write_group(
     conn: &mut Connection,
     group: &[Submission],
-    opts: &store::ingest::Options,
+    opts: &store::apply::Options,
     index: bool,
 ) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
     match write_all(conn, group, opts, index) {
@@ -291,9 +291,9 @@ fn write_group(
 fn apply_one(
     conn: &Connection,
     sub: &Submission,
-    opts: &store::ingest::Options,
+    opts: &store::apply::Options,
 ) -> Result<(Stored, Vec<Change>), StoreError> {
-    let applied = store::ingest::apply(conn, sub.provider, &sub.batch, opts)?;
+    let applied = store::apply::apply(conn, sub.provider, &sub.batch, opts)?;
     let (outcome, reason) = classify(sub.provider, &sub.batch, &applied);
     let id = journal::insert(
         conn,
@@ -311,7 +311,7 @@ fn apply_one(
 fn write_all(
     conn: &mut Connection,
     group: &[Submission],
-    opts: &store::ingest::Options,
+    opts: &store::apply::Options,
     index: bool,
 ) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -329,7 +329,7 @@ fn write_all(
 fn write_each(
     conn: &mut Connection,
     group: &[Submission],
-    opts: &store::ingest::Options,
+    opts: &store::apply::Options,
     index: bool,
 ) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
     let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -397,7 +397,7 @@ fn entry<'a>(
 pub fn classify(
     provider: Provider,
     batch: &Batch,
-    applied: &store::ingest::Applied,
+    applied: &store::apply::Applied,
 ) -> (Outcome, Option<String>) {
     let mut reasons = Vec::new();
     let outcome = if !applied.unmatched.is_empty() {

@@ -1,7 +1,7 @@
 //! The normalized inbound event model.
 //!
 //! `webhook/` turns each provider's payload into these types (pure functions, no I/O);
-//! `store/ingest` writes them. Keeping the model in a leaf module lets both depend on it
+//! `store/apply` writes them. Keeping the model in a leaf module lets both depend on it
 //! without the store importing the HTTP edge.
 
 use serde::{Deserialize, Serialize};
@@ -110,6 +110,38 @@ impl Direction {
             Direction::Outbound => "outbound",
         }
     }
+
+    /// Parses a database/API name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Direction::Inbound, Direction::Outbound]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
+/// Whether a conversation waits for the team (`open`) or is done (`resolved`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConversationStatus {
+    Open,
+    Resolved,
+}
+
+impl ConversationStatus {
+    /// The database/API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConversationStatus::Open => "open",
+            ConversationStatus::Resolved => "resolved",
+        }
+    }
+
+    /// Parses a database/API name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [ConversationStatus::Open, ConversationStatus::Resolved]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
 }
 
 /// The customer side of a conversation.
@@ -154,6 +186,25 @@ impl MessageKind {
             MessageKind::Unsupported => "unsupported",
         }
     }
+
+    /// Parses a database/API name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Every kind.
+    pub const ALL: [MessageKind; 10] = [
+        MessageKind::Text,
+        MessageKind::Image,
+        MessageKind::Video,
+        MessageKind::Audio,
+        MessageKind::File,
+        MessageKind::Sticker,
+        MessageKind::Location,
+        MessageKind::Contacts,
+        MessageKind::Postback,
+        MessageKind::Unsupported,
+    ];
 }
 
 /// A message to store.

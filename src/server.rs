@@ -114,7 +114,7 @@ pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
         );
     }
     let bus = Bus::starting_now();
-    let opts = store::ingest::Options {
+    let opts = store::apply::Options {
         profile_max_age_ms: config.profile_max_age_days as i64 * 24 * 3600 * 1000,
     };
     let (ingest, writer) = Ingest::start(&db, bus.clone(), opts)?;

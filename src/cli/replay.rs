@@ -81,7 +81,7 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
         Some(p) => vec![p.outcome()],
         None => vec![Outcome::Unmatched, Outcome::Ignored, Outcome::Failed],
     };
-    let opts = store::ingest::Options {
+    let opts = store::apply::Options {
         profile_max_age_ms: config.profile_max_age_days as i64 * 24 * 3600 * 1000,
     };
     let since = args.since.unwrap_or(0);
@@ -104,7 +104,7 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
 fn replay_one(
     conn: &mut rusqlite::Connection,
     entry: &replay::Entry,
-    opts: &store::ingest::Options,
+    opts: &store::apply::Options,
     commit: bool,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
@@ -118,7 +118,7 @@ fn replay_one(
     // The time it was first received, so a replay settles times as the first run did.
     let batch = parse::parse(provider, &value, entry.received_at);
     let (outcome, changed, unmatched) = replay::in_transaction(conn, commit, |tx| {
-        let applied = store::ingest::apply(tx, provider, &batch, opts)?;
+        let applied = store::apply::apply(tx, provider, &batch, opts)?;
         store::search::index_pending(tx)?;
         let (outcome, reason) = crate::ingest::classify(provider, &batch, &applied);
         let note = (outcome.as_str() != entry.outcome).then(|| {

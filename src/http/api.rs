@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AdminSession;
+use super::view::{self, Conversation, Message};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::change::Change;
@@ -89,6 +90,7 @@ pub async fn conversations(
         .db
         .call(move |conn| conversation::list(conn, &filter, cursor, limit))
         .await?;
+    let list: Vec<Conversation> = view::all(list);
     Ok(Json(
         json!({ "conversations": list, "next": format_cursor(next) }),
     ))
@@ -120,6 +122,7 @@ pub async fn messages(
         })
         .await?;
     let (list, next) = page.ok_or_else(|| ApiError::NotFound(format!("conversation {id}")))?;
+    let list: Vec<Message> = view::all(list);
     Ok(Json(
         json!({ "messages": list, "next": format_cursor(next) }),
     ))
@@ -158,14 +161,14 @@ async fn update_conversation(
     id: i64,
     change: conversation::Update,
 ) -> Result<Json<Value>, ApiError> {
-    let (view, changed) = state
+    let (record, changed) = state
         .db
         .write(move |conn| conversation::update(conn, id, &change))
         .await?;
     if changed {
         state.bus.publish(vec![Change::conversation_updated(id)]);
     }
-    Ok(Json(json!({ "conversation": view })))
+    Ok(Json(json!({ "conversation": Conversation::from(record) })))
 }
 
 #[derive(Deserialize)]
@@ -188,7 +191,7 @@ pub async fn events(
     let events = c.events;
     let array = state
         .db
-        .call(move |conn| crate::live::render_array(conn, &events))
+        .call(move |conn| crate::live::render_array(conn, &events, view::change))
         .await?;
     let body = format!(
         r#"{{"events":{array},"latest":{},"gap":{}}}"#,

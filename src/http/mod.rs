@@ -8,6 +8,7 @@ mod files;
 mod live;
 mod metrics;
 mod security;
+pub mod view;
 mod webhook;
 
 use std::sync::Arc;

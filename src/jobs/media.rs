@@ -20,7 +20,7 @@ pub async fn run(ctx: &Context, attachment_id: i64) -> Result<Option<Finish>, Jo
         .call(move |conn| attachment::work(conn, attachment_id))
         .await?;
     let Some(work) = work else { return Ok(None) };
-    if work.status == "stored" {
+    if work.status == attachment::AttachmentStatus::Stored {
         return Ok(None);
     }
     let token = channel::token_of(&work.credentials);

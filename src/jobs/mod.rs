@@ -11,6 +11,7 @@ use crate::filestore::FileStore;
 use crate::graph::{self, GraphError};
 use crate::live::Bus;
 use crate::store::change::Change;
+use crate::store::job::JobKind;
 use crate::store::{Db, StoreError, channel, job};
 
 /// What a job body needs.
@@ -146,18 +147,17 @@ pub type Finish = Box<dyn FnOnce(&rusqlite::Connection) -> Result<Vec<Change>, S
 /// Runs one job body by kind; `Some` is what to write when it succeeded.
 pub async fn run_body(
     ctx: &Context,
-    kind: &str,
+    kind: JobKind,
     subject_id: i64,
 ) -> Result<Option<Finish>, JobError> {
     match kind {
-        "fetch_profile" => profile::run(ctx, subject_id).await,
-        "download_attachment" => media::run(ctx, subject_id).await,
-        other => Err(JobError::Permanent(format!("unknown job kind {other:?}"))),
+        JobKind::FetchProfile => profile::run(ctx, subject_id).await,
+        JobKind::DownloadAttachment => media::run(ctx, subject_id).await,
     }
 }
 
 async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job) {
-    let result = match tokio::time::timeout(JOB_TIMEOUT, run_body(ctx, &j.kind, j.subject_id)).await
+    let result = match tokio::time::timeout(JOB_TIMEOUT, run_body(ctx, j.kind, j.subject_id)).await
     {
         Ok(r) => r,
         Err(_) => Err(JobError::Graph(GraphError::Transient("timed out".into()))),
@@ -166,7 +166,7 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
         Ok(finish) => (Ok(()), finish),
         Err(e) => (Err(e), None),
     };
-    let (id, kind, subject, attempts) = (j.id, j.kind.clone(), j.subject_id, j.attempts);
+    let (id, kind, subject, attempts) = (j.id, j.kind, j.subject_id, j.attempts);
     let mut delay = backoff(config.base_delay, attempts);
     let outcome = match result {
         // The request never reached the Graph API host: the attempt does not count,
@@ -245,7 +245,7 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
                 Outcome::Fail(m) => {
                     job::fail(&tx, id, m)?;
                     // The attachment itself shows why it is missing.
-                    if kind == "download_attachment" {
+                    if kind == JobKind::DownloadAttachment {
                         crate::store::attachment::mark_failed(&tx, subject, m)?;
                         changes.push(Change::attachment_updated(subject));
                         if let Some(w) = crate::store::attachment::work(&tx, subject)? {

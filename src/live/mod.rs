@@ -10,8 +10,6 @@
 //! increasing across restarts; a page whose last number predates the ring (or this
 //! process) is told there is a gap and refetches everything.
 
-pub mod socket;
-
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -19,7 +17,11 @@ use rusqlite::Connection;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::store::change::{self, Change};
+use crate::store::change::Change;
+
+/// Renders a change's subject from the current state as the event's data object. The
+/// consumer supplies it (`http::view::change`): the bus knows no JSON shapes.
+pub type Render = fn(&Connection, &Change) -> crate::store::Result<Value>;
 
 /// Events kept for catch-up.
 pub const RING_CAPACITY: usize = 10_000;
@@ -39,11 +41,11 @@ impl LiveEvent {
     }
 
     /// Renders the event from the database unless already rendered.
-    pub fn render(&self, conn: &Connection) -> crate::store::Result<&str> {
+    pub fn render(&self, conn: &Connection, render: Render) -> crate::store::Result<&str> {
         if let Some(s) = self.json.get() {
             return Ok(s);
         }
-        let data = change::render(conn, &self.change)?;
+        let data = render(conn, &self.change)?;
         Ok(self
             .json
             .get_or_init(|| serialize(self.seq, self.change.kind, data)))
@@ -65,13 +67,17 @@ fn serialize(seq: i64, kind: &'static str, data: Value) -> Box<str> {
 }
 
 /// Renders events (those not yet rendered) and joins them into a JSON array.
-pub fn render_array(conn: &Connection, events: &[Arc<LiveEvent>]) -> crate::store::Result<String> {
+pub fn render_array(
+    conn: &Connection,
+    events: &[Arc<LiveEvent>],
+    render: Render,
+) -> crate::store::Result<String> {
     let mut out = String::from("[");
     for (i, e) in events.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(e.render(conn)?);
+        out.push_str(e.render(conn, render)?);
     }
     out.push(']');
     Ok(out)
@@ -223,10 +229,15 @@ mod tests {
         bus.publish(vec![Change::message_created(42)]);
         let c = bus.after(0, 10);
         assert!(c.events[0].json().is_none());
-        let arr: Value = serde_json::from_str(&render_array(&conn, &c.events).unwrap()).unwrap();
+        let missing: Render = |_, _| Ok(serde_json::json!({ "message": null }));
+        let arr = render_array(&conn, &c.events, missing).unwrap();
+        let arr: Value = serde_json::from_str(&arr).unwrap();
         assert_eq!(arr[0]["seq"], 7);
         assert_eq!(arr[0]["type"], "message.created");
-        assert!(arr[0]["message"].is_null(), "a missing row renders as null");
+        assert!(arr[0]["message"].is_null());
         assert!(c.events[0].json().is_some());
+        // Rendered once: a second render does not ask again.
+        let fail: Render = |_, _| panic!("rendered twice");
+        render_array(&conn, &c.events, fail).unwrap();
     }
 }

@@ -1,15 +1,150 @@
-//! Attachment rows as the download job and the file endpoint need them.
+//! Attachments: a message's media rows, as ingest stores them and the download job and
+//! the file endpoint need them.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, now_ms};
+use crate::model::{MediaSource, Message, MessageKind};
+
+/// Where an attachment's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachmentStatus {
+    /// Waiting for its download job.
+    Pending,
+    /// The bytes are in the file store.
+    Stored,
+    /// The download gave up; `error` says why.
+    Failed,
+    /// Never downloaded (policy, or nothing to download); `error` says why.
+    Skipped,
+}
+
+impl AttachmentStatus {
+    /// The database/API name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachmentStatus::Pending => "pending",
+            AttachmentStatus::Stored => "stored",
+            AttachmentStatus::Failed => "failed",
+            AttachmentStatus::Skipped => "skipped",
+        }
+    }
+
+    /// Parses a database name.
+    pub fn parse(s: &str) -> Option<Self> {
+        use AttachmentStatus::*;
+        [Pending, Stored, Failed, Skipped]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+}
+
+/// An attachment as the read API and live events show it.
+#[derive(Debug, Clone)]
+pub struct AttachmentRecord {
+    pub id: i64,
+    pub message_id: i64,
+    pub kind: MessageKind,
+    pub mime_type: Option<String>,
+    pub size: Option<i64>,
+    pub sha256: Option<String>,
+    pub filename: Option<String>,
+    pub status: AttachmentStatus,
+    pub error: Option<String>,
+    /// Where the bytes come from (CDN link).
+    pub source_url: Option<String>,
+}
+
+const RECORD_COLUMNS: &str =
+    "id, kind, mime_type, size, sha256, filename, status, error, source_url, message_id";
+
+fn read_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttachmentRecord> {
+    Ok(AttachmentRecord {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        mime_type: r.get(2)?,
+        size: r.get(3)?,
+        sha256: r.get(4)?,
+        filename: r.get(5)?,
+        status: r.get(6)?,
+        error: r.get(7)?,
+        source_url: r.get(8)?,
+        message_id: r.get(9)?,
+    })
+}
+
+/// A message's attachments in order.
+pub fn of_message(conn: &Connection, message_id: i64) -> Result<Vec<AttachmentRecord>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RECORD_COLUMNS} FROM attachments WHERE message_id = ?1 ORDER BY position"
+    ))?;
+    let rows = stmt.query_map([message_id], read_record)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// One attachment.
+pub fn get(conn: &Connection, id: i64) -> Result<Option<AttachmentRecord>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {RECORD_COLUMNS} FROM attachments WHERE id = ?1"
+        ))?
+        .query_row([id], read_record)
+        .optional()?)
+}
+
+/// Stores a message's attachments in order and returns the ids of those to download:
+/// the rest are `skipped` with the reason (policy forbids keeping them, or no source).
+pub fn insert_all(conn: &Connection, message_id: i64, m: &Message, now: i64) -> Result<Vec<i64>> {
+    let mut to_download = Vec::new();
+    for (position, a) in m.attachments.iter().enumerate() {
+        let (url, media_id) = match &a.source {
+            MediaSource::Url(u) => (Some(u.as_str()), None),
+            MediaSource::MediaId(id) => (None, Some(id.as_str())),
+            MediaSource::None => (None, None),
+        };
+        let downloadable = a.download && (url.is_some() || media_id.is_some());
+        let (status, error) = if downloadable {
+            (AttachmentStatus::Pending, None)
+        } else if !a.download {
+            (
+                AttachmentStatus::Skipped,
+                Some("not downloaded: Meta's policy forbids storing this media"),
+            )
+        } else {
+            (AttachmentStatus::Skipped, Some("no media to download"))
+        };
+        conn.prepare_cached(
+            "INSERT INTO attachments (message_id, position, kind, source_url, media_id, filename,
+                                      mime_type, size, expected_sha256, status, error, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
+        )?
+        .execute(params![
+            message_id,
+            position as i64,
+            a.kind,
+            url,
+            media_id,
+            a.filename,
+            a.mime_type,
+            a.size,
+            a.sha256,
+            status,
+            error,
+            now
+        ])?;
+        if downloadable {
+            to_download.push(conn.last_insert_rowid());
+        }
+    }
+    Ok(to_download)
+}
 
 /// Everything the download job needs about one attachment.
 #[derive(Debug, Clone)]
 pub struct MediaWork {
     pub id: i64,
     pub message_id: i64,
-    pub status: String,
+    pub status: AttachmentStatus,
     pub source_url: Option<String>,
     pub media_id: Option<String>,
     pub expected_sha256: Option<String>,

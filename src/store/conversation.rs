@@ -1,42 +1,30 @@
 //! Conversations (threads) as the inbox lists them.
 
 use rusqlite::{Connection, OptionalExtension, ToSql, params};
-use serde::Serialize;
 
+use super::contact::ContactRecord;
 use super::{Result, StoreError, now_ms};
-use crate::time_fmt::rfc3339;
+use crate::model::{ConversationStatus, Provider};
 
-/// A conversation as returned by the read API and in live events.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConversationView {
+/// A conversation as the inbox lists it.
+#[derive(Debug, Clone)]
+pub struct ConversationRecord {
     pub id: i64,
     pub channel: ChannelRef,
-    pub contact: ContactView,
-    pub status: String,
+    pub contact: ContactRecord,
+    pub status: ConversationStatus,
     pub unread_count: i64,
-    pub last_message_at: Option<String>,
-    #[serde(skip)]
-    pub last_message_ms: i64,
+    /// Meta's time of the newest message, epoch milliseconds; 0 before the first.
+    pub last_message_at: i64,
     pub last_message_preview: Option<String>,
 }
 
 /// The channel a conversation belongs to.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ChannelRef {
     pub id: i64,
-    pub provider: String,
+    pub provider: Provider,
     pub name: String,
-}
-
-/// The customer of a conversation.
-#[derive(Debug, Clone, Serialize)]
-pub struct ContactView {
-    pub id: i64,
-    pub external_id: String,
-    pub name: Option<String>,
-    pub username: Option<String>,
-    pub phone: Option<String>,
-    pub avatar_url: Option<String>,
 }
 
 /// Filters for the inbox list.
@@ -59,29 +47,27 @@ const SELECT: &str =
      JOIN channels ch ON ch.id = c.channel_id
      JOIN contacts ct ON ct.id = c.contact_id";
 
-fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationView> {
-    let last: i64 = r.get(3)?;
-    let contact_id: i64 = r.get(8)?;
-    let avatar: Option<String> = r.get(13)?;
-    Ok(ConversationView {
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationRecord> {
+    let channel_id: i64 = r.get(5)?;
+    Ok(ConversationRecord {
         id: r.get(0)?,
         status: r.get(1)?,
         unread_count: r.get(2)?,
-        last_message_at: (last > 0).then(|| rfc3339(last)),
-        last_message_ms: last,
+        last_message_at: r.get(3)?,
         last_message_preview: r.get(4)?,
         channel: ChannelRef {
-            id: r.get(5)?,
+            id: channel_id,
             provider: r.get(6)?,
             name: r.get(7)?,
         },
-        contact: ContactView {
-            id: contact_id,
+        contact: ContactRecord {
+            id: r.get(8)?,
+            channel_id,
             external_id: r.get(9)?,
             name: r.get(10)?,
             username: r.get(11)?,
             phone: r.get(12)?,
-            avatar_url: avatar.map(|_| format!("/api/contacts/{contact_id}/avatar")),
+            has_avatar: r.get::<_, Option<String>>(13)?.is_some(),
         },
     })
 }
@@ -93,17 +79,17 @@ pub fn list(
     filter: &Filter,
     cursor: Option<InboxCursor>,
     limit: i64,
-) -> Result<(Vec<ConversationView>, Option<InboxCursor>)> {
+) -> Result<(Vec<ConversationRecord>, Option<InboxCursor>)> {
     let (sql, args) = list_query(filter, cursor, limit)?;
     let mut stmt = conn.prepare_cached(&sql)?;
     let refs: Vec<&dyn ToSql> = args.iter().map(|a| a.as_ref()).collect();
-    let mut rows: Vec<ConversationView> = stmt
+    let mut rows: Vec<ConversationRecord> = stmt
         .query_map(refs.as_slice(), read_row)?
         .collect::<rusqlite::Result<_>>()?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next = if more {
-        rows.last().map(|c| (c.last_message_ms, c.id))
+        rows.last().map(|c| (c.last_message_at, c.id))
     } else {
         None
     };
@@ -191,11 +177,45 @@ fn like_escape(s: &str) -> String {
 }
 
 /// Fetches one conversation view.
-pub fn get(conn: &Connection, id: i64) -> Result<Option<ConversationView>> {
+pub fn get(conn: &Connection, id: i64) -> Result<Option<ConversationRecord>> {
     Ok(conn
         .prepare_cached(&format!("{SELECT} WHERE c.id = ?1"))?
         .query_row([id], read_row)
         .optional()?)
+}
+
+/// Creates the conversation of a contact and returns its id.
+pub fn insert(conn: &Connection, channel_id: i64, contact_id: i64, now: i64) -> Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO conversations (channel_id, contact_id, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?3)",
+    )?
+    .execute(params![channel_id, contact_id, now])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Counts a new message into its conversation: an inbound one reopens it and adds to
+/// the unread count; the newest message by Meta's time sets the inbox line.
+pub fn record_message(
+    conn: &Connection,
+    id: i64,
+    inbound: bool,
+    sent_at: i64,
+    preview: &str,
+    now: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE conversations SET
+            unread_count = CASE WHEN ?2 THEN unread_count + 1
+                                WHEN ?3 >= last_message_at THEN 0 ELSE unread_count END,
+            status = CASE WHEN ?2 THEN 'open' ELSE status END,
+            last_message_preview = CASE WHEN ?3 >= last_message_at THEN ?4 ELSE last_message_preview END,
+            last_message_at = MAX(last_message_at, ?3),
+            updated_at = ?5
+         WHERE id = ?1",
+    )?
+    .execute(params![id, inbound, sent_at, preview, now])?;
+    Ok(())
 }
 
 /// Marks a conversation read (unread count to zero).
@@ -208,9 +228,9 @@ pub fn mark_read(conn: &Connection, id: i64) -> Result<bool> {
 
 /// Sets a conversation's status to `open` or `resolved`.
 pub fn set_status(conn: &Connection, id: i64, status: &str) -> Result<bool> {
-    if status != "open" && status != "resolved" {
+    let Some(status) = ConversationStatus::parse(status) else {
         return Err(StoreError::Conflict(format!("unknown status {status:?}")));
-    }
+    };
     Ok(conn.execute(
         "UPDATE conversations SET status = ?2, updated_at = ?3 WHERE id = ?1 AND status <> ?2",
         params![id, status, now_ms()],
@@ -229,7 +249,11 @@ pub enum Update {
 /// before it reads, so it waits (`busy_timeout`) for a writer in another process (a CLI
 /// command). A deferred one read first and then failed at once with "database is
 /// locked" when that writer had committed in between (its snapshot was stale).
-pub fn update(conn: &mut Connection, id: i64, change: &Update) -> Result<(ConversationView, bool)> {
+pub fn update(
+    conn: &mut Connection,
+    id: i64,
+    change: &Update,
+) -> Result<(ConversationRecord, bool)> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     if get(&tx, id)?.is_none() {
         return Err(StoreError::NotFound(format!("conversation {id}")));

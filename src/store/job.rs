@@ -9,11 +9,41 @@ use serde::Serialize;
 
 use super::{Result, now_ms};
 
+/// What a job does; stored by [`JobKind::as_str`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobKind {
+    /// Fetch a Messenger/Instagram contact's name and picture from the Graph API.
+    FetchProfile,
+    /// Download an attachment's bytes (a CDN link, or a WhatsApp media id).
+    DownloadAttachment,
+}
+
+impl JobKind {
+    /// The database and metrics name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::FetchProfile => "fetch_profile",
+            JobKind::DownloadAttachment => "download_attachment",
+        }
+    }
+
+    /// Parses a database name.
+    pub fn parse(s: &str) -> Option<Self> {
+        KINDS_BY_PRIORITY.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for JobKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A claimed job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
     pub id: i64,
-    pub kind: String,
+    pub kind: JobKind,
     pub subject_id: i64,
     /// Attempts including this one.
     pub attempts: i64,
@@ -25,7 +55,7 @@ pub struct Job {
 /// signed CDN links that expire too) and an agent needs the photo to answer, while a
 /// profile can be fetched any time. A campaign that brings thousands of new senders
 /// queues thousands of profile fetches; a photo sent meanwhile must not wait behind them.
-const KINDS_BY_PRIORITY: [&str; 2] = ["download_attachment", "fetch_profile"];
+const KINDS_BY_PRIORITY: [JobKind; 2] = [JobKind::DownloadAttachment, JobKind::FetchProfile];
 
 /// Picks the job to claim: an expired lease first (its worker died; there are at most
 /// as many running jobs as workers), else the oldest due queued job, each by
@@ -34,7 +64,8 @@ const KINDS_BY_PRIORITY: [&str; 2] = ["download_attachment", "fetch_profile"];
 /// sort every due job for each claim, so a backlog of 5,000 new senders' profile
 /// fetches cost O(n) per claim (see `claim_reads_the_due_index_in_order`).
 fn next_job() -> String {
-    let pick = |state: &str, due: &str, kind: &str| {
+    let pick = |state: &str, due: &str, kind: JobKind| {
+        let kind = kind.as_str();
         format!(
             "(SELECT id FROM jobs WHERE state = '{state}' AND kind = '{kind}' AND {due}
               ORDER BY run_at, id LIMIT 1)"
@@ -53,6 +84,18 @@ static CLAIM: LazyLock<String> = LazyLock::new(|| {
         next_job()
     )
 });
+
+/// Queues a durable job in the current transaction; a live job for the same subject
+/// already covers it.
+pub fn queue(conn: &Connection, kind: JobKind, subject_id: i64, now: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO jobs (kind, subject_id, state, run_at, created_at, updated_at)
+         VALUES (?1, ?2, 'queued', ?3, ?3, ?3)
+         ON CONFLICT (kind, subject_id) WHERE state IN ('queued', 'running') DO NOTHING",
+    )?
+    .execute(params![kind.as_str(), subject_id, now])?;
+    Ok(())
+}
 
 /// Claims the next due job for `lease_ms`.
 pub fn claim(conn: &Connection, lease_ms: i64) -> Result<Option<Job>> {
@@ -165,9 +208,9 @@ mod tests {
     #[test]
     fn claim_retry_fail_and_lease_expiry() {
         let conn = crate::store::memory();
-        crate::store::ingest::queue_job(&conn, "fetch_profile", 7, now_ms()).unwrap();
+        queue(&conn, JobKind::FetchProfile, 7, now_ms()).unwrap();
         // The unique index keeps one live job per subject.
-        crate::store::ingest::queue_job(&conn, "fetch_profile", 7, now_ms()).unwrap();
+        queue(&conn, JobKind::FetchProfile, 7, now_ms()).unwrap();
         let job = claim(&conn, 60_000).unwrap().unwrap();
         assert_eq!((job.subject_id, job.attempts), (7, 1));
         assert!(claim(&conn, 60_000).unwrap().is_none(), "leased");
@@ -197,7 +240,7 @@ mod tests {
             (3, now - 20),
             (4, now + 60_000),
         ] {
-            crate::store::ingest::queue_job(&conn, "fetch_profile", subject, run_at).unwrap();
+            queue(&conn, JobKind::FetchProfile, subject, run_at).unwrap();
         }
         let order: Vec<i64> = std::iter::from_fn(|| claim(&conn, 60_000).unwrap())
             .map(|j| j.subject_id)
@@ -223,22 +266,21 @@ mod tests {
         // A backlog of older profile fetches, a download queued after them, and a
         // download that is not due yet (a retry waiting out its backoff).
         for (kind, subject, run_at) in [
-            ("fetch_profile", 1, now - 30),
-            ("fetch_profile", 2, now - 20),
-            ("download_attachment", 3, now - 10),
-            ("download_attachment", 4, now + 60_000),
+            (JobKind::FetchProfile, 1, now - 30),
+            (JobKind::FetchProfile, 2, now - 20),
+            (JobKind::DownloadAttachment, 3, now - 10),
+            (JobKind::DownloadAttachment, 4, now + 60_000),
         ] {
-            crate::store::ingest::queue_job(&conn, kind, subject, run_at).unwrap();
+            queue(&conn, kind, subject, run_at).unwrap();
         }
-        let order: Vec<(String, i64)> = std::iter::from_fn(|| claim(&conn, 60_000).unwrap())
+        let order: Vec<(JobKind, i64)> = std::iter::from_fn(|| claim(&conn, 60_000).unwrap())
             .map(|j| (j.kind, j.subject_id))
             .collect();
         let expect = [
-            ("download_attachment", 3),
-            ("fetch_profile", 1),
-            ("fetch_profile", 2),
+            (JobKind::DownloadAttachment, 3),
+            (JobKind::FetchProfile, 1),
+            (JobKind::FetchProfile, 2),
         ];
-        let expect: Vec<(String, i64)> = expect.iter().map(|(k, i)| (k.to_string(), *i)).collect();
         assert_eq!(order, expect);
         // Expired leases still come back first, downloads before profiles among them.
         conn.execute(
@@ -259,7 +301,7 @@ mod tests {
         let conn = crate::store::memory();
         let now = now_ms();
         for subject in 1..=4 {
-            crate::store::ingest::queue_job(&conn, "fetch_profile", subject, now).unwrap();
+            queue(&conn, JobKind::FetchProfile, subject, now).unwrap();
         }
         let (a, b, c) = (
             claim(&conn, 60_000).unwrap().unwrap(),

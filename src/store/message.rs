@@ -1,70 +1,45 @@
-//! Messages as the API shows them: the stored row with its overlays (receipts, edits,
-//! deletions, reactions) and attachments applied.
+//! Messages: the stored row, and the message as the API shows it with its overlays
+//! (receipts, edits, deletions, reactions) and attachments applied.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 use serde_json::Value;
 
-use super::Result;
-use crate::model::DeliveryStatus;
-use crate::time_fmt::rfc3339;
+use super::attachment::{self, AttachmentRecord};
+use super::reaction::{self, ReactionRecord};
+use super::{Result, edit};
+use crate::model::{DeliveryStatus, Direction, Message, MessageKind};
 
-/// A message as returned by the read API and in live events.
-#[derive(Debug, Clone, Serialize)]
-pub struct MessageView {
+/// A message with its overlays applied, as the read API and live events show it.
+#[derive(Debug, Clone)]
+pub struct MessageRecord {
     pub id: i64,
     pub conversation_id: i64,
     pub external_id: String,
-    pub direction: String,
-    pub kind: String,
+    pub direction: Direction,
+    pub kind: MessageKind,
+    /// The latest text (after edits).
     pub text: Option<String>,
-    pub sent_at: String,
-    #[serde(skip)]
-    pub sent_at_ms: i64,
-    /// Outbound only: sent, delivered, read, played or failed.
-    pub status: Option<String>,
+    /// Meta's time, epoch milliseconds.
+    pub sent_at: i64,
+    /// Outbound only: the furthest delivery state known.
+    pub status: Option<DeliveryStatus>,
     pub error: Option<DeliveryError>,
     pub edited: bool,
     /// Earlier texts, oldest first, when edited.
     pub previous_text: Vec<String>,
     pub deleted: bool,
     pub reply_to: Option<String>,
-    pub payload: Option<Value>,
-    pub reactions: Vec<ReactionView>,
-    pub attachments: Vec<AttachmentView>,
+    /// Structured extras as stored (JSON text).
+    pub payload: Option<String>,
+    pub reactions: Vec<ReactionRecord>,
+    pub attachments: Vec<AttachmentRecord>,
 }
 
 /// Why an outbound message failed (WhatsApp status errors).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct DeliveryError {
     pub code: Option<i64>,
     pub title: Option<String>,
-}
-
-/// A reaction on a message.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReactionView {
-    pub reactor: String,
-    pub emoji: Option<String>,
-    pub reaction: Option<String>,
-}
-
-/// An attachment of a message.
-#[derive(Debug, Clone, Serialize)]
-pub struct AttachmentView {
-    pub id: i64,
-    pub message_id: i64,
-    pub kind: String,
-    pub mime_type: Option<String>,
-    pub size: Option<i64>,
-    pub sha256: Option<String>,
-    pub filename: Option<String>,
-    pub status: String,
-    pub error: Option<String>,
-    /// Where the dashboard fetches the bytes, once stored.
-    pub url: Option<String>,
-    /// Where the bytes come from (CDN link), for links that are not downloaded.
-    pub source_url: Option<String>,
 }
 
 /// A position in a thread: (sent_at, id).
@@ -75,8 +50,8 @@ struct Row {
     conversation_id: i64,
     channel_id: i64,
     external_id: String,
-    direction: String,
-    kind: String,
+    direction: Direction,
+    kind: MessageKind,
     text: Option<String>,
     payload: Option<String>,
     reply_to: Option<String>,
@@ -108,7 +83,7 @@ pub fn list_thread(
     conversation_id: i64,
     cursor: Option<ThreadCursor>,
     limit: i64,
-) -> Result<(Vec<MessageView>, Option<ThreadCursor>)> {
+) -> Result<(Vec<MessageRecord>, Option<ThreadCursor>)> {
     let (after_ts, after_id) = cursor.unwrap_or((i64::MIN, i64::MIN));
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM messages
@@ -128,7 +103,7 @@ pub fn list_thread(
         out.push(view(conn, row, marks)?);
     }
     let next = if more {
-        out.last().map(|m| (m.sent_at_ms, m.id))
+        out.last().map(|m| (m.sent_at, m.id))
     } else {
         None
     };
@@ -136,7 +111,7 @@ pub fn list_thread(
 }
 
 /// Fetches one message view by row id.
-pub fn get(conn: &Connection, id: i64) -> Result<Option<MessageView>> {
+pub fn get(conn: &Connection, id: i64) -> Result<Option<MessageRecord>> {
     let row = conn
         .prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE id = ?1"))?
         .query_row([id], read_row)
@@ -144,7 +119,7 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<MessageView>> {
     match row {
         Some(row) => {
             // Watermarks only matter for outbound messages.
-            let marks = if row.direction == "outbound" {
+            let marks = if row.direction == Direction::Outbound {
                 watermarks(conn, row.conversation_id)?.0
             } else {
                 (0, 0)
@@ -153,6 +128,60 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<MessageView>> {
         }
         None => Ok(None),
     }
+}
+
+/// Stores a message unless Meta's id is already stored in this channel; returns the
+/// new row id, or `None` for a redelivery.
+pub fn insert(
+    conn: &Connection,
+    channel_id: i64,
+    conversation_id: i64,
+    m: &Message,
+    sent_at: i64,
+    now: i64,
+) -> Result<Option<i64>> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO messages (channel_id, conversation_id, external_id, direction, kind, text,
+                                   payload, reply_to, sent_at, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (channel_id, external_id) DO NOTHING",
+        )?
+        .execute(params![
+            channel_id,
+            conversation_id,
+            m.external_id,
+            m.direction,
+            m.kind,
+            m.text,
+            m.payload.as_ref().map(Value::to_string),
+            m.reply_to,
+            sent_at,
+            now
+        ])?;
+    Ok((inserted > 0).then(|| conn.last_insert_rowid()))
+}
+
+/// Ids of the newest (at most `limit`) outbound messages to a customer sent at or
+/// before `until`: the ones a Messenger watermark covers.
+pub fn outbound_until(
+    conn: &Connection,
+    channel_id: i64,
+    contact: &str,
+    until: i64,
+    limit: i64,
+) -> Result<Vec<i64>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT m.id FROM messages m
+             JOIN conversations c ON c.id = m.conversation_id
+             JOIN contacts ct ON ct.id = c.contact_id
+             WHERE c.channel_id = ?1 AND ct.external_id = ?2 AND m.direction = 'outbound'
+               AND m.sent_at <= ?3
+             ORDER BY m.sent_at DESC LIMIT ?4",
+        )?
+        .query_map(params![channel_id, contact, until, limit], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 /// Finds a message's row id and conversation by Meta's id.
@@ -190,7 +219,7 @@ type ReceiptRow = (i64, Option<i64>, Option<String>);
 /// (receipt, has edits, deleted, has reactions) of one message.
 type Overlays = (Option<ReceiptRow>, bool, bool, bool);
 
-fn view(conn: &Connection, row: Row, (delivered, read): (i64, i64)) -> Result<MessageView> {
+fn view(conn: &Connection, row: Row, (delivered, read): (i64, i64)) -> Result<MessageRecord> {
     let key = params![row.channel_id, row.external_id];
     // One probe for all overlays: most messages have none, so the lists below are
     // read only when something is there.
@@ -211,35 +240,17 @@ fn view(conn: &Connection, row: Row, (delivered, read): (i64, i64)) -> Result<Me
                 r.get(5)?,
             ))
         })?;
-    let mut edits: Vec<Option<String>> = if has_edits {
-        conn.prepare_cached(
-            "SELECT text FROM message_edits WHERE channel_id = ?1 AND external_id = ?2
-             ORDER BY num_edit",
-        )?
-        .query_map(key, |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?
-    } else {
-        Vec::new()
+    let mut edits = match has_edits {
+        true => edit::texts_of(conn, row.channel_id, &row.external_id)?,
+        false => Vec::new(),
     };
-    let reactions = if has_reactions {
-        conn.prepare_cached(
-            "SELECT reactor, emoji, reaction FROM reactions
-             WHERE channel_id = ?1 AND external_id = ?2 AND removed = 0 ORDER BY reacted_at",
-        )?
-        .query_map(key, |r| {
-            Ok(ReactionView {
-                reactor: r.get(0)?,
-                emoji: r.get(1)?,
-                reaction: r.get(2)?,
-            })
-        })?
-        .collect::<rusqlite::Result<_>>()?
-    } else {
-        Vec::new()
+    let reactions = match has_reactions {
+        true => reaction::of_message(conn, row.channel_id, &row.external_id)?,
+        false => Vec::new(),
     };
-    let attachments = attachments_of(conn, row.id)?;
+    let attachments = attachment::of_message(conn, row.id)?;
 
-    let (status, error) = if row.direction == "outbound" {
+    let (status, error) = if row.direction == Direction::Outbound {
         outbound_status(row.sent_at, receipt, delivered, read)
     } else {
         (None, None)
@@ -253,22 +264,21 @@ fn view(conn: &Connection, row: Row, (delivered, read): (i64, i64)) -> Result<Me
         }
         None => (row.text, Vec::new()),
     };
-    Ok(MessageView {
+    Ok(MessageRecord {
         id: row.id,
         conversation_id: row.conversation_id,
         external_id: row.external_id,
         direction: row.direction,
         kind: row.kind,
         text,
-        sent_at: rfc3339(row.sent_at),
-        sent_at_ms: row.sent_at,
+        sent_at: row.sent_at,
         status,
         error,
         edited,
         previous_text,
         deleted,
         reply_to: row.reply_to,
-        payload: row.payload.and_then(|p| serde_json::from_str(&p).ok()),
+        payload: row.payload,
         reactions,
         attachments,
     })
@@ -281,7 +291,7 @@ fn outbound_status(
     receipt: Option<ReceiptRow>,
     delivered: i64,
     read: i64,
-) -> (Option<String>, Option<DeliveryError>) {
+) -> (Option<DeliveryStatus>, Option<DeliveryError>) {
     let mut rank = DeliveryStatus::Sent.rank();
     if sent_at <= delivered {
         rank = DeliveryStatus::Delivered.rank();
@@ -296,47 +306,7 @@ fn outbound_status(
             error = Some(DeliveryError { code, title });
         }
     }
-    let status = DeliveryStatus::from_rank(rank).map(|s| s.as_str().to_string());
-    (status, error)
-}
-
-/// Lists a message's attachments in order.
-pub fn attachments_of(conn: &Connection, message_id: i64) -> Result<Vec<AttachmentView>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, kind, mime_type, size, sha256, filename, status, error, source_url, message_id
-         FROM attachments WHERE message_id = ?1 ORDER BY position",
-    )?;
-    let rows = stmt.query_map([message_id], attachment_row)?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// Fetches one attachment view.
-pub fn attachment(conn: &Connection, id: i64) -> Result<Option<AttachmentView>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id, kind, mime_type, size, sha256, filename, status, error, source_url, message_id
-             FROM attachments WHERE id = ?1",
-        )?
-        .query_row([id], attachment_row)
-        .optional()?)
-}
-
-fn attachment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttachmentView> {
-    let id: i64 = r.get(0)?;
-    let status: String = r.get(6)?;
-    Ok(AttachmentView {
-        id,
-        kind: r.get(1)?,
-        mime_type: r.get(2)?,
-        size: r.get(3)?,
-        sha256: r.get(4)?,
-        filename: r.get(5)?,
-        url: (status == "stored").then(|| format!("/api/attachments/{id}")),
-        status,
-        error: r.get(7)?,
-        source_url: r.get(8)?,
-        message_id: r.get(9)?,
-    })
+    (DeliveryStatus::from_rank(rank), error)
 }
 
 #[cfg(test)]
@@ -345,16 +315,14 @@ mod tests {
 
     #[test]
     fn status_combines_receipts_and_watermarks() {
-        assert_eq!(outbound_status(10, None, 0, 0).0.as_deref(), Some("sent"));
-        assert_eq!(
-            outbound_status(10, None, 10, 0).0.as_deref(),
-            Some("delivered")
-        );
-        assert_eq!(outbound_status(10, None, 0, 20).0.as_deref(), Some("read"));
-        assert_eq!(outbound_status(30, None, 0, 20).0.as_deref(), Some("sent"));
+        use DeliveryStatus::*;
+        assert_eq!(outbound_status(10, None, 0, 0).0, Some(Sent));
+        assert_eq!(outbound_status(10, None, 10, 0).0, Some(Delivered));
+        assert_eq!(outbound_status(10, None, 0, 20).0, Some(Read));
+        assert_eq!(outbound_status(30, None, 0, 20).0, Some(Sent));
         let failed = Some((5, Some(131047), Some("Re-engagement message".into())));
         let (s, e) = outbound_status(10, failed, 0, 20);
-        assert_eq!(s.as_deref(), Some("failed"));
+        assert_eq!(s, Some(Failed));
         assert_eq!(e.unwrap().code, Some(131047));
     }
 }

@@ -4,22 +4,27 @@
 //! boundary is [`Db::call`], which runs a closure on tokio's blocking pool.
 
 pub mod admin;
+pub mod apply;
 pub mod attachment;
 pub mod backup;
 pub mod change;
 pub mod channel;
 pub mod contact;
 pub mod conversation;
+pub mod deletion;
 pub mod doctor;
-pub mod ingest;
+pub mod edit;
 pub mod job;
 pub mod journal;
 pub mod message;
 mod migrate;
+pub mod reaction;
+pub mod receipt;
 pub mod replay;
 pub mod search;
 pub mod session;
 pub mod settings;
+mod sql_types;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
