@@ -222,7 +222,10 @@ CREATE TABLE jobs (
     locked_until INTEGER,
     last_error   TEXT,
     created_at   INTEGER NOT NULL,
-    updated_at   INTEGER NOT NULL
+    updated_at   INTEGER NOT NULL,
+    -- Why a failed job failed, as a code (store::job::FailureReason): metrics and
+    -- doctor group by it, so rewording an error message changes no label.
+    failure_reason TEXT
 );
 -- Per kind, so a claim can take downloads before profile fetches (store::job::claim)
 -- without reading past a backlog of the other kind.

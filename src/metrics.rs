@@ -193,29 +193,6 @@ impl Counters {
     }
 }
 
-/// Groups a failed job's last error into a small set of reasons (the error text itself
-/// would make unbounded label values).
-pub fn failure_reason(error: &str) -> &'static str {
-    let e = error.to_ascii_lowercase();
-    if e.contains("access token rejected") {
-        "token_invalid"
-    } else if e.contains("gave up after") {
-        "retries_exhausted"
-    } else if e.contains("sha256 mismatch") {
-        "sha256_mismatch"
-    } else if e.contains("larger than") {
-        "too_large"
-    } else if e.contains("refusing") {
-        "blocked_host"
-    } else if e.contains("no profile") {
-        "no_profile"
-    } else if e.contains("no access token") {
-        "no_token"
-    } else {
-        "other"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1163,6 +1163,19 @@ async fn corrupt_and_oversized_downloads_fail_and_leave_no_file() {
         states.iter().all(|(s, a)| s == "failed" && *a == 1),
         "{states:?}"
     );
+    // /metrics labels the failures by their stored reason code.
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (reason, n) in [("sha256_mismatch", 2), ("too_large", 3)] {
+        let line = format!(
+            "helpstack_job_failures{{kind=\"download_attachment\",reason=\"{reason}\"}} {n}"
+        );
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
 
     // Nothing kept: no stored file and no temp file.
     let left = files_under(&attachments_dir(&w));

@@ -50,7 +50,7 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
 /// Refuses non-HTTP(S) URLs, and IP-literal hosts that are not public.
 pub fn check_url(url: &Url, allow_private: bool) -> Result<(), GraphError> {
     if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(GraphError::Permanent(format!(
+        return Err(GraphError::Refused(format!(
             "refusing {} URL",
             url.scheme()
         )));
@@ -78,7 +78,7 @@ pub const REFUSAL_MARK: &str = "private or loopback address";
 
 /// The error for a refused media URL.
 pub fn refused() -> GraphError {
-    GraphError::Permanent(
+    GraphError::Refused(
         "refusing to fetch media from a private or loopback address \
          (set allow_private_media_hosts to allow it)"
             .into(),

@@ -46,7 +46,13 @@ pub enum GraphError {
     /// the job is put back for later without using up an attempt.
     #[error("{0} already has its limit of requests in flight")]
     HostBusy(String),
-    /// Anything else (4xx, policy refusals, bad data): retrying will not help.
+    /// The URL is one the guard does not fetch (scheme, private or loopback address).
+    #[error("{0}")]
+    Refused(String),
+    /// The file is over `max_attachment_bytes`.
+    #[error("file is larger than the configured maximum of {max} bytes")]
+    TooLarge { max: u64 },
+    /// Anything else (4xx, bad data): retrying will not help.
     #[error("{0}")]
     Permanent(String),
 }
@@ -351,9 +357,7 @@ fn parsed_host(key: &str) -> String {
 }
 
 fn too_large(max: u64) -> GraphError {
-    GraphError::Permanent(format!(
-        "file is larger than the configured maximum of {max} bytes"
-    ))
+    GraphError::TooLarge { max }
 }
 
 /// Classifies a request that got no response: no connection at all is `Unreachable`.

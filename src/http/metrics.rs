@@ -19,7 +19,7 @@ pub async fn metrics(req: &Request, state: Data<&Arc<AppState>>) -> Result<Respo
     authorize(req, &state)?;
     let jobs = state
         .db
-        .call(|conn| Ok((job::counts(conn)?, job::failure_errors(conn)?)))
+        .call(|conn| Ok((job::counts(conn)?, job::failure_counts(conn)?)))
         .await?;
     let mut out = String::with_capacity(4096);
     state.ingest.counters.render(&mut out);
@@ -35,21 +35,16 @@ pub async fn metrics(req: &Request, state: Data<&Arc<AppState>>) -> Result<Respo
             c.kind, c.state, c.count
         );
     }
-    let mut reasons: std::collections::BTreeMap<(String, &str), u64> = Default::default();
-    for (kind, error) in &jobs.1 {
-        *reasons
-            .entry((kind.clone(), crate::metrics::failure_reason(error)))
-            .or_default() += 1;
-    }
     let _ = writeln!(
         out,
         "# HELP helpstack_job_failures Failed jobs by kind and reason."
     );
     let _ = writeln!(out, "# TYPE helpstack_job_failures gauge");
-    for ((kind, reason), n) in reasons {
+    for (kind, reason, n) in &jobs.1 {
         let _ = writeln!(
             out,
-            "helpstack_job_failures{{kind=\"{kind}\",reason=\"{reason}\"}} {n}"
+            "helpstack_job_failures{{kind=\"{kind}\",reason=\"{}\"}} {n}",
+            reason.as_str()
         );
     }
     let _ = writeln!(

@@ -10,6 +10,7 @@ use base64::Engine;
 use super::{Context, Finish, JobError, note_token_error};
 use crate::graph::GraphError;
 use crate::store::change::Change;
+use crate::store::job::FailureReason;
 use crate::store::{attachment, channel};
 
 /// Downloads one attachment (idempotent: a stored one is left alone); marking it
@@ -27,8 +28,9 @@ pub async fn run(ctx: &Context, attachment_id: i64) -> Result<Option<Finish>, Jo
     let (url, bearer, expected, mime) = match (&work.media_id, &work.source_url) {
         (Some(media_id), _) => {
             let token = token.clone().ok_or_else(|| {
-                JobError::Permanent(
-                    "the channel has no access token to download WhatsApp media".into(),
+                JobError::permanent(
+                    FailureReason::NoToken,
+                    "the channel has no access token to download WhatsApp media",
                 )
             })?;
             let info = match ctx.graph.media_info(media_id, &token).await {
@@ -42,10 +44,10 @@ pub async fn run(ctx: &Context, attachment_id: i64) -> Result<Option<Finish>, Jo
                 .file_size
                 .is_some_and(|n| n as u64 > ctx.max_attachment_bytes)
             {
-                return Err(JobError::Permanent(format!(
-                    "file is larger than the configured maximum of {} bytes",
-                    ctx.max_attachment_bytes
-                )));
+                return Err(GraphError::TooLarge {
+                    max: ctx.max_attachment_bytes,
+                }
+                .into());
             }
             let expected = info.sha256.clone().or(work.expected_sha256.clone());
             let mime = info.mime_type.clone().or(work.mime_type.clone());
@@ -57,7 +59,12 @@ pub async fn run(ctx: &Context, attachment_id: i64) -> Result<Option<Finish>, Jo
             work.expected_sha256.clone(),
             work.mime_type.clone(),
         ),
-        (None, None) => return Err(JobError::Permanent("nothing to download".into())),
+        (None, None) => {
+            return Err(JobError::permanent(
+                FailureReason::Other,
+                "nothing to download",
+            ));
+        }
     };
 
     // Dropped on every early return: a failed or rejected download leaves nothing.
@@ -74,10 +81,13 @@ pub async fn run(ctx: &Context, attachment_id: i64) -> Result<Option<Finish>, Jo
     if let Some(expected) = expected.as_deref()
         && !sha256_matches(expected, &downloaded.sha256_hex)
     {
-        return Err(JobError::Permanent(format!(
-            "sha256 mismatch: Meta announced {expected}, the download is {}",
-            downloaded.sha256_hex
-        )));
+        return Err(JobError::permanent(
+            FailureReason::Sha256Mismatch,
+            format!(
+                "sha256 mismatch: Meta announced {expected}, the download is {}",
+                downloaded.sha256_hex
+            ),
+        ));
     }
     ctx.files
         .store(spool, &downloaded.sha256_hex)

@@ -11,7 +11,7 @@ use crate::filestore::FileStore;
 use crate::graph::{self, GraphError};
 use crate::live::Bus;
 use crate::store::change::Change;
-use crate::store::job::JobKind;
+use crate::store::job::{FailureReason, JobKind};
 use crate::store::{Db, StoreError, channel, job};
 
 /// What a job body needs.
@@ -31,8 +31,33 @@ pub enum JobError {
     Graph(#[from] GraphError),
     #[error("{0}")]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Permanent(String),
+    /// Retrying will not help; `reason` is the code metrics and `doctor` group by.
+    #[error("{message}")]
+    Permanent {
+        reason: FailureReason,
+        message: String,
+    },
+}
+
+impl JobError {
+    /// A failure retrying cannot fix.
+    pub fn permanent(reason: FailureReason, message: impl Into<String>) -> Self {
+        JobError::Permanent {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// The code a failed job is stored with.
+    pub fn reason(&self) -> FailureReason {
+        match self {
+            JobError::Permanent { reason, .. } => *reason,
+            JobError::Graph(GraphError::TokenInvalid { .. }) => FailureReason::TokenInvalid,
+            JobError::Graph(GraphError::Refused(_)) => FailureReason::BlockedHost,
+            JobError::Graph(GraphError::TooLarge { .. }) => FailureReason::TooLarge,
+            _ => FailureReason::Other,
+        }
+    }
 }
 
 /// Settings of the worker pool.
@@ -168,61 +193,63 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
     };
     let (id, kind, subject, attempts) = (j.id, j.kind, j.subject_id, j.attempts);
     let mut delay = backoff(config.base_delay, attempts);
-    let outcome = match result {
+    let verdict = match result {
         // The request never reached the Graph API host: the attempt does not count,
         // unless the job has waited so long that its media link has surely expired.
         Err(JobError::Graph(GraphError::Unreachable(m))) => {
             delay = pause.strike(config.base_delay);
             tracing::warn!(error = %m, pause_ms = delay.as_millis() as u64, "Meta is unreachable; background jobs pause");
             if crate::store::now_ms() - j.created_at > MAX_UNREACHABLE_MS {
-                Outcome::Fail(format!("gave up: Meta unreachable for a day: {m}"))
+                let m = format!("gave up: Meta unreachable for a day: {m}");
+                Verdict::Fail(FailureReason::Other, m)
             } else {
-                Outcome::Wait(m)
+                Verdict::Wait(m)
             }
         }
         Err(JobError::Graph(e @ GraphError::RateLimited { .. })) => {
             let wait = pause.strike(config.base_delay);
             tracing::warn!(error = %e, pause_ms = wait.as_millis() as u64, "Meta is rate limiting; background jobs pause");
             delay = delay.max(wait);
-            Outcome::Retry(e.to_string())
+            Verdict::Retry(e.to_string())
         }
         // Another host (a media CDN) is down: this job's own failure. It counts and
         // backs off, and says nothing about Meta, so the pool neither pauses nor resumes.
         Err(JobError::Graph(e @ GraphError::HostUnreachable { .. })) => {
-            Outcome::Retry(e.to_string())
+            Verdict::Retry(e.to_string())
         }
         // Nothing was sent: the host had its share of the workers. Back soon, uncounted.
         Err(JobError::Graph(e @ GraphError::HostBusy(_))) => {
             delay = backoff(HOST_BUSY_DELAY, 1);
-            Outcome::Defer(e.to_string())
+            Verdict::Defer(e.to_string())
         }
         other => {
             // Meta answered (or the failure is ours): no reason to hold the pool back.
             pause.clear();
             match other {
-                Ok(()) => Outcome::Done,
-                Err(JobError::Graph(GraphError::Transient(m))) => Outcome::Retry(m),
-                Err(JobError::Store(e)) => Outcome::Retry(e.to_string()),
-                Err(e) => Outcome::Fail(e.to_string()),
+                Ok(()) => Verdict::Done,
+                Err(JobError::Graph(GraphError::Transient(m))) => Verdict::Retry(m),
+                Err(JobError::Store(e)) => Verdict::Retry(e.to_string()),
+                Err(e) => Verdict::Fail(e.reason(), e.to_string()),
             }
         }
     };
-    let outcome = match outcome {
-        Outcome::Retry(m) if attempts >= config.max_attempts as i64 => {
-            Outcome::Fail(format!("gave up after {attempts} attempts: {m}"))
+    let verdict = match verdict {
+        Verdict::Retry(m) if attempts >= config.max_attempts as i64 => {
+            let m = format!("gave up after {attempts} attempts: {m}");
+            Verdict::Fail(FailureReason::RetriesExhausted, m)
         }
         o => o,
     };
-    match &outcome {
-        Outcome::Done => tracing::debug!(job = id, %kind, subject, "job done"),
-        Outcome::Retry(m) | Outcome::Wait(m) => {
+    match &verdict {
+        Verdict::Done => tracing::debug!(job = id, %kind, subject, "job done"),
+        Verdict::Retry(m) | Verdict::Wait(m) => {
             tracing::info!(job = id, %kind, subject, attempts, error = %m, "job will be retried")
         }
-        Outcome::Defer(m) => {
+        Verdict::Defer(m) => {
             tracing::debug!(job = id, %kind, subject, reason = %m, "job put back for later")
         }
-        Outcome::Fail(m) => {
-            tracing::warn!(job = id, %kind, subject, attempts, error = %m, "job failed")
+        Verdict::Fail(reason, m) => {
+            tracing::warn!(job = id, %kind, subject, attempts, reason = reason.as_str(), error = %m, "job failed")
         }
     }
     let delay = delay.as_millis() as i64;
@@ -233,17 +260,17 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
             // (a CLI command in another process) makes this wait (busy_timeout) rather than fail.
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut changes = Vec::new();
-            match &outcome {
-                Outcome::Done => {
+            match &verdict {
+                Verdict::Done => {
                     if let Some(finish) = finish {
                         changes = finish(&tx)?;
                     }
                     job::complete(&tx, id)?
                 }
-                Outcome::Retry(m) => job::retry(&tx, id, delay, m, false)?,
-                Outcome::Wait(m) | Outcome::Defer(m) => job::retry(&tx, id, delay, m, true)?,
-                Outcome::Fail(m) => {
-                    job::fail(&tx, id, m)?;
+                Verdict::Retry(m) => job::retry(&tx, id, delay, m, false)?,
+                Verdict::Wait(m) | Verdict::Defer(m) => job::retry(&tx, id, delay, m, true)?,
+                Verdict::Fail(reason, m) => {
+                    job::fail(&tx, id, *reason, m)?;
                     // The attachment itself shows why it is missing.
                     if kind == JobKind::DownloadAttachment {
                         crate::store::attachment::mark_failed(&tx, subject, m)?;
@@ -276,14 +303,15 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
     }
 }
 
-enum Outcome {
+/// What becomes of a job after one run.
+enum Verdict {
     Done,
     Retry(String),
     /// Retry without counting the attempt.
     Wait(String),
     /// Like `Wait`, for a job that never started (its host was busy): logged quietly.
     Defer(String),
-    Fail(String),
+    Fail(FailureReason, String),
 }
 
 /// Exponential backoff with ±25% jitter, capped at an hour.

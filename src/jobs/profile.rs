@@ -5,6 +5,7 @@ use super::{Context, Finish, JobError, note_token_error};
 use crate::graph::GraphError;
 use crate::model::Provider;
 use crate::store::change::Change;
+use crate::store::job::FailureReason;
 use crate::store::{channel, contact};
 
 /// Graph's "no profile available for this user" (accounts created with a phone number).
@@ -22,7 +23,10 @@ pub async fn run(ctx: &Context, contact_id: i64) -> Result<Option<Finish>, JobEr
         return Ok(None);
     }
     let token = channel::token_of(&work.credentials).ok_or_else(|| {
-        JobError::Permanent("the channel has no access token to fetch profiles".into())
+        JobError::permanent(
+            FailureReason::NoToken,
+            "the channel has no access token to fetch profiles",
+        )
     })?;
     let profile = match ctx.graph.profile(provider, &work.external_id, &token).await {
         Ok(p) => p,
@@ -34,7 +38,10 @@ pub async fn run(ctx: &Context, contact_id: i64) -> Result<Option<Finish>, JobEr
             ctx.db
                 .write_unsynced(move |conn| contact::mark_profile_checked(conn, contact_id))
                 .await?;
-            return Err(JobError::Permanent(format!("no profile available: {m}")));
+            return Err(JobError::permanent(
+                FailureReason::NoProfile,
+                format!("no profile available: {m}"),
+            ));
         }
         Err(e) => {
             note_token_error(ctx, work.channel_id, &e).await;

@@ -39,6 +39,59 @@ impl std::fmt::Display for JobKind {
     }
 }
 
+/// Why a job failed for good: the label of `helpstack_job_failures` and what `doctor`
+/// groups by. A code, so rewording an error message changes no metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureReason {
+    /// Meta rejected the channel's access token (code 190).
+    TokenInvalid,
+    /// A retryable failure happened on every attempt.
+    RetriesExhausted,
+    /// The bytes did not match the hash Meta announced.
+    Sha256Mismatch,
+    /// Over `max_attachment_bytes`.
+    TooLarge,
+    /// The address guard refused the URL.
+    BlockedHost,
+    /// Meta has no profile for this sender.
+    NoProfile,
+    /// The channel has no access token.
+    NoToken,
+    Other,
+}
+
+impl FailureReason {
+    const ALL: [FailureReason; 8] = [
+        FailureReason::TokenInvalid,
+        FailureReason::RetriesExhausted,
+        FailureReason::Sha256Mismatch,
+        FailureReason::TooLarge,
+        FailureReason::BlockedHost,
+        FailureReason::NoProfile,
+        FailureReason::NoToken,
+        FailureReason::Other,
+    ];
+
+    /// The database and metrics name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureReason::TokenInvalid => "token_invalid",
+            FailureReason::RetriesExhausted => "retries_exhausted",
+            FailureReason::Sha256Mismatch => "sha256_mismatch",
+            FailureReason::TooLarge => "too_large",
+            FailureReason::BlockedHost => "blocked_host",
+            FailureReason::NoProfile => "no_profile",
+            FailureReason::NoToken => "no_token",
+            FailureReason::Other => "other",
+        }
+    }
+
+    /// Parses a database name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
 /// A claimed job.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -136,11 +189,13 @@ pub fn retry(conn: &Connection, id: i64, delay_ms: i64, error: &str, refund: boo
     Ok(())
 }
 
-/// Marks a job failed for good, keeping its last error.
-pub fn fail(conn: &Connection, id: i64, error: &str) -> Result<()> {
+/// Marks a job failed for good, keeping its last error and the reason code.
+pub fn fail(conn: &Connection, id: i64, reason: FailureReason, error: &str) -> Result<()> {
     conn.execute(
-        "UPDATE jobs SET state = 'failed', locked_until = NULL, last_error = ?2, updated_at = ?3 WHERE id = ?1",
-        params![id, error, now_ms()],
+        "UPDATE jobs SET state = 'failed', locked_until = NULL, last_error = ?2, updated_at = ?3,
+                failure_reason = ?4
+         WHERE id = ?1",
+        params![id, error, now_ms(), reason],
     )?;
     Ok(())
 }
@@ -193,11 +248,13 @@ pub fn prune_done(conn: &Connection, before_ms: i64) -> Result<i64> {
     )? as i64)
 }
 
-/// The last error of every failed job, with its kind.
-pub fn failure_errors(conn: &Connection) -> Result<Vec<(String, String)>> {
-    let mut stmt =
-        conn.prepare("SELECT kind, COALESCE(last_error, '') FROM jobs WHERE state = 'failed'")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+/// Failed jobs counted by kind and reason.
+pub fn failure_counts(conn: &Connection) -> Result<Vec<(JobKind, FailureReason, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT kind, COALESCE(failure_reason, 'other'), COUNT(*) FROM jobs WHERE state = 'failed'
+         GROUP BY 1, 2 ORDER BY 1, 2",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -224,7 +281,7 @@ mod tests {
         // An expired lease (the worker died) makes the job claimable again.
         let again = claim(&conn, 60_000).unwrap().unwrap();
         assert_eq!((again.id, again.attempts), (job.id, 3));
-        fail(&conn, job.id, "gone").unwrap();
+        fail(&conn, job.id, FailureReason::Other, "gone").unwrap();
         assert!(claim(&conn, 60_000).unwrap().is_none());
         let c = counts(&conn).unwrap();
         assert_eq!((c[0].state.as_str(), c[0].count), ("failed", 1));
@@ -310,7 +367,7 @@ mod tests {
         );
         complete(&conn, a.id).unwrap();
         complete(&conn, b.id).unwrap();
-        fail(&conn, c.id, "gone").unwrap();
+        fail(&conn, c.id, FailureReason::Other, "gone").unwrap();
         conn.execute(
             "UPDATE jobs SET updated_at = 0 WHERE id IN (?1, ?2)",
             [a.id, c.id],
@@ -368,5 +425,35 @@ mod tests {
                 .count();
         assert_eq!(seeks, 2 * KINDS_BY_PRIORITY.len(), "{plan}");
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
+    #[test]
+    fn failures_are_counted_by_their_code_not_their_text() {
+        let conn = crate::store::memory();
+        let now = now_ms();
+        for subject in 1..=3 {
+            queue(&conn, JobKind::DownloadAttachment, subject, now).unwrap();
+        }
+        // Texts that the old substring rule would have labelled otherwise.
+        let failures = [
+            (
+                FailureReason::TooLarge,
+                "refusing: gave up after no profile",
+            ),
+            (FailureReason::TooLarge, "anything at all"),
+            (FailureReason::NoToken, "access token rejected"),
+        ];
+        for (reason, text) in failures {
+            let j = claim(&conn, 60_000).unwrap().unwrap();
+            fail(&conn, j.id, reason, text).unwrap();
+        }
+        let counts = failure_counts(&conn).unwrap();
+        assert_eq!(
+            counts,
+            [
+                (JobKind::DownloadAttachment, FailureReason::NoToken, 1),
+                (JobKind::DownloadAttachment, FailureReason::TooLarge, 2),
+            ]
+        );
     }
 }

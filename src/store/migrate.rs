@@ -26,6 +26,9 @@ enum Migration {
     /// (as version 3's inbox indexes are). (Skipping that fails loudly:
     /// `migrated_database_matches_fresh_schema` replays every step from version 1.)
     Adopt(&'static [&'static str]),
+    /// Like `Adopt` for tables, with their definition as it was at that version (an
+    /// adopted table a later migration changed): (name, `CREATE TABLE` text).
+    Freeze(&'static [(&'static str, &'static str)]),
     /// Several of the above, in order, in the migration's one transaction.
     Steps(&'static [Migration]),
 }
@@ -68,8 +71,8 @@ const MIGRATIONS: &[Migration] = &[
             "message_receipts",
             "attachments",
             "webhook_journal",
-            "jobs",
         ]),
+        Migration::Freeze(&[("jobs", JOBS_V3)]),
     ]),
     // 3 -> 4: the job queue's due index per kind (downloads are claimed first), and the
     // inbox indexes per status (the open inbox no longer reads past every resolved
@@ -83,7 +86,38 @@ const MIGRATIONS: &[Migration] = &[
          WHERE status = 'open';
      CREATE INDEX conversations_by_channel ON conversations (channel_id, status, last_message_at, id);",
     ),
+    // 4 -> 5: failed jobs carry a reason code; the ones failed before it get the code
+    // their message was labelled with until then. Adopting `jobs` afterwards gives it
+    // schema.sql's text (ALTER TABLE writes its own).
+    Migration::Steps(&[Migration::Sql(
+        "ALTER TABLE jobs ADD COLUMN failure_reason TEXT;
+     UPDATE jobs SET failure_reason = CASE
+         WHEN lower(last_error) LIKE '%access token rejected%' THEN 'token_invalid'
+         WHEN lower(last_error) LIKE '%gave up after%' THEN 'retries_exhausted'
+         WHEN lower(last_error) LIKE '%sha256 mismatch%' THEN 'sha256_mismatch'
+         WHEN lower(last_error) LIKE '%larger than%' THEN 'too_large'
+         WHEN lower(last_error) LIKE '%refusing%' THEN 'blocked_host'
+         WHEN lower(last_error) LIKE '%no profile%' THEN 'no_profile'
+         WHEN lower(last_error) LIKE '%no access token%' THEN 'no_token'
+         ELSE 'other' END
+     WHERE state = 'failed';",
+    ), Migration::Adopt(&["jobs"])]),
 ];
+
+/// `jobs` as schema.sql defined it at version 3 (frozen: version 5 added a column).
+const JOBS_V3: &str = "CREATE TABLE jobs (
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT    NOT NULL CHECK (kind IN ('fetch_profile', 'download_attachment')),
+    subject_id   INTEGER NOT NULL,  -- contact id / attachment id
+    state        TEXT    NOT NULL DEFAULT 'queued'
+                 CHECK (state = 'queued' OR state = 'running' OR state = 'done' OR state = 'failed'),
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    run_at       INTEGER NOT NULL,
+    locked_until INTEGER,
+    last_error   TEXT,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+)";
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
@@ -122,6 +156,7 @@ fn apply(conn: &Connection, step: &Migration) -> Result<()> {
     match step {
         Migration::Sql(sql) => conn.execute_batch(sql)?,
         Migration::Adopt(names) => adopt(conn, names)?,
+        Migration::Freeze(tables) => set_table_text(conn, tables)?,
         Migration::Steps(steps) => {
             for step in *steps {
                 apply(conn, step)?;
@@ -148,16 +183,22 @@ fn adopt(conn: &Connection, names: &[&str]) -> Result<()> {
             conn.execute_batch(&format!("DROP INDEX IF EXISTS {name}; {sql};"))?;
         }
     }
+    let tables: Vec<(&str, &str)> = tables.iter().map(|(n, s)| (*n, s.as_str())).collect();
+    set_table_text(conn, &tables)
+}
+
+/// Replaces tables' stored definitions in place (see [`Migration::Adopt`]).
+fn set_table_text(conn: &Connection, tables: &[(&str, &str)]) -> Result<()> {
     if tables.is_empty() {
         return Ok(());
     }
     let version: i64 = conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
     conn.pragma_update(None, "writable_schema", true)?;
     let updated = (|| -> Result<()> {
-        for (name, sql) in &tables {
+        for (name, sql) in tables {
             conn.execute(
                 "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = ?2",
-                [sql.as_str(), name],
+                [sql, name],
             )?;
         }
         // Makes every connection re-read the schema.
@@ -192,6 +233,34 @@ mod tests {
         conn.execute_batch(include_str!("schema_v1.sql")).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
         conn
+    }
+
+    #[test]
+    fn jobs_failed_before_version_5_get_the_code_their_text_was_labelled_with() {
+        let mut conn = version_1();
+        conn.execute_batch(
+            "INSERT INTO jobs (kind, subject_id, state, run_at, last_error, created_at, updated_at) VALUES
+                 ('fetch_profile', 1, 'failed', 0, 'access token rejected (code 190): expired', 0, 0),
+                 ('download_attachment', 2, 'failed', 0, 'gave up after 5 attempts: HTTP 500', 0, 0),
+                 ('download_attachment', 3, 'failed', 0, 'Graph error 100: odd', 0, 0),
+                 ('download_attachment', 4, 'queued', 0, 'HTTP 500', 0, 0);",
+        )
+        .unwrap();
+        run(&mut conn).unwrap();
+        let codes: Vec<Option<String>> = conn
+            .prepare("SELECT failure_reason FROM jobs ORDER BY subject_id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expect = [
+            Some("token_invalid"),
+            Some("retries_exhausted"),
+            Some("other"),
+            None,
+        ];
+        assert_eq!(codes, expect.map(|c| c.map(str::to_string)));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use super::attachment::AttachmentStatus;
-use super::job::JobKind;
+use super::job::{FailureReason, JobKind};
 use crate::model::{ConversationStatus, DeliveryStatus, Direction, MessageKind, Provider};
 
 macro_rules! text_enum {
@@ -36,6 +36,7 @@ text_enum!(
     ConversationStatus,
     AttachmentStatus,
     JobKind,
+    FailureReason,
 );
 
 #[cfg(test)]
