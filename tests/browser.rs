@@ -323,7 +323,7 @@ fn dashboard_in_chromium() {
     }
     if let Some(why) = missing_prerequisite(root) {
         panic!(
-            "browser test cannot run: {why}; see README (Tests), or set HELPSTACK_SKIP_BROWSER=1 to skip it"
+            "browser test cannot run: {why}; see README (Development), or set HELPSTACK_SKIP_BROWSER=1 to skip it"
         );
     }
 

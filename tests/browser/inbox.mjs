@@ -430,8 +430,20 @@ async function scenario(page, statics) {
   await page.setViewportSize({ width: 1280, height: 800 });
 
   // 9. Logout returns to the login form.
+  const jonasId = await rowByName(page, 'Jonas Weber').getAttribute('data-conv-id');
   await page.click('#btn-logout');
   await page.locator('#login-form').waitFor({ timeout: 5000 });
+
+  // 10. A conversation's link (#c/<id>) opens it once signed in, on a fresh load.
+  await page.goto(`${BASE}/?again#c/${jonasId}`);
+  await page.locator('#login-form').waitFor({ timeout: 5000 });
+  await page.fill('#login-user', USER);
+  await page.fill('#login-pass', PASSWORD);
+  await page.click('#login-submit');
+  await page.locator('#thread-head .name', { hasText: 'Jonas Weber' }).waitFor({ timeout: 10000 })
+    .catch(() => fail(`#c/${jonasId} did not open Jonas after signing in`));
+  await page.locator('.msg .text', { hasText: 'One more after the restart' }).waitFor({ timeout: 5000 })
+    .catch(() => fail('the linked thread did not load its messages'));
 }
 
 main().catch((e) => { log(e.stack || String(e)); process.exit(1); });
