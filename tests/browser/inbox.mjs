@@ -110,6 +110,24 @@ async function openConversation(page, name) {
 
 // ---------------------------------------------------------------- the scenario
 
+/** The page's files all came fingerprinted under one hash, modules as JavaScript,
+ * text compressed (Chromium accepts br), and the module graph was complete. */
+function checkStatics(list) {
+  const hashes = new Set(list.map((r) => r.path.split('/')[2]));
+  if (hashes.size !== 1 || ![...hashes][0].match(/^[0-9a-f]{12}$/)) fail(`static files not under one fingerprint: ${[...hashes].join(', ')}`);
+  const names = new Set(list.map((r) => r.path.split('/').slice(3).join('/')));
+  for (const m of ['main.js', 'api.js', 'dom.js', 'format.js', 'icons.js', 'list.js', 'live.js', 'message.js', 'session.js', 'state.js', 'status.js', 'thread.js', 'toast.js', 'style.css']) {
+    if (!names.has(m)) fail(`${m} was not loaded`);
+  }
+  for (const r of list) {
+    if (r.status !== 200) fail(`${r.path} answered ${r.status}`);
+    if (r.path.endsWith('.js') && !/^text\/javascript/.test(r.headers['content-type'] || '')) fail(`${r.path} is ${r.headers['content-type']}`);
+    if (/\.(js|css)$/.test(r.path) && r.headers['content-encoding'] !== 'br') fail(`${r.path} came with content-encoding ${r.headers['content-encoding']}`);
+    if (!/accept-encoding/i.test(r.headers['vary'] || '')) fail(`${r.path} has no Vary: Accept-Encoding`);
+  }
+  log(`${list.length} static files, one fingerprint, compressed`);
+}
+
 async function main() {
   mkdirSync(OUT, { recursive: true });
   const browser = await chromium.launch({
@@ -119,7 +137,19 @@ async function main() {
       '--disable-component-update', '--disable-sync'],
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1, locale: 'en-GB', timezoneId: 'Europe/Lisbon' });
+  // The dashboard's modules keep their socket private: remember the newest one, so the
+  // scenario can drop the connection the way a network failure would.
+  await context.addInitScript(() => {
+    const Real = window.WebSocket;
+    window.WebSocket = class extends Real { constructor(...a) { super(...a); window.__lastSocket = this; } };
+  });
   const page = await context.newPage();
+  // Every dashboard file: its URL, type and coding (checked after the first load).
+  const statics = [];
+  page.on('response', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/static/')) statics.push({ path: u.pathname, status: r.status(), headers: r.headers() });
+  });
   page.on('dialog', async (d) => { fail(`a dialog opened (${d.type()}: ${d.message()}): injected script ran`); await d.dismiss().catch(() => {}); });
   page.on('pageerror', (e) => fail(`uncaught page error: ${e.message}`));
   page.on('console', (m) => {
@@ -129,7 +159,7 @@ async function main() {
   });
 
   try {
-    await scenario(page);
+    await scenario(page, statics);
   } catch (e) {
     fail(e.stack || String(e));
     await page.screenshot({ path: join(OUT, 'failure.png') }).catch(() => {});
@@ -144,7 +174,7 @@ async function main() {
   process.exit(0);
 }
 
-async function scenario(page) {
+async function scenario(page, statics) {
   // 1. Login: a wrong password shows an error, the right one opens the inbox.
   await page.goto(BASE + '/');
   await page.locator('#login-form').waitFor();
@@ -166,6 +196,7 @@ async function scenario(page) {
   await page.locator('#app').waitFor({ timeout: 10000 });
   await waitFor(page, 'the live indicator', () => document.getElementById('live').dataset.state === 'live', null, 10000);
   log('logged in, live');
+  checkStatics(statics);
   // Empty inbox: the friendly empty state, and no setup card (channels exist).
   await page.locator('#list-empty', { hasText: 'All caught up' }).waitFor({ timeout: 5000 });
   if (await page.locator('.setup').count()) fail('setup card shown although channels exist');
@@ -267,7 +298,7 @@ async function scenario(page) {
     window.__RealWebSocket = window.WebSocket;
     // Same origin (the CSP allows it), but a path that refuses the upgrade.
     window.WebSocket = class extends window.__RealWebSocket { constructor() { super(`ws://${location.host}/api/live-held`); } };
-    live.ws.close();
+    window.__lastSocket.close();
   });
   await waitFor(page, 'the Reconnecting indicator', () => document.getElementById('live').dataset.state === 'down', null, 5000)
     .catch((e) => fail(e.message));
@@ -327,6 +358,60 @@ async function scenario(page) {
   await page.locator('#btn-status', { hasText: 'Reopen' }).click();
   await rowByName(page, 'Jonas Weber').waitFor({ timeout: 5000 }).catch(() => fail('reopened conversation did not come back'));
 
+  // 6b. The status filter: Resolved lists it, Open does not, All lists both.
+  await page.click('#btn-status');
+  await waitFor(page, 'Jonas to leave the open list again', () =>
+    ![...document.querySelectorAll('#conv-list li')].some((li) => li.textContent.includes('Jonas Weber')), null, 5000)
+    .catch((e) => fail(e.message));
+  await page.click('.seg button[data-status="resolved"]');
+  await waitFor(page, 'the resolved list', () => {
+    const r = [...document.querySelectorAll('#conv-list li')];
+    return r.length === 1 && r[0].textContent.includes('Jonas Weber');
+  }, null, 5000).catch((e) => fail(`resolved filter: ${e.message}`));
+  if ((await page.getAttribute('.seg button[data-status="resolved"]', 'aria-pressed')) !== 'true') fail('Resolved is not shown pressed');
+  await page.click('.seg button[data-status=""]');
+  await waitFor(page, 'the list of all', () => document.querySelectorAll('#conv-list li').length === 6, null, 5000)
+    .catch((e) => fail(`all filter: ${e.message}`));
+  await page.locator('#btn-status', { hasText: 'Reopen' }).click();
+  await page.click('.seg button[data-status="open"]');
+  await rowByName(page, 'Jonas Weber').waitFor({ timeout: 5000 }).catch(() => fail('reopened conversation missing from Open'));
+
+  // 6c. The channel filter lists only that channel's conversations.
+  await page.selectOption('#filter-channel', { label: 'Instagram · @casabarro' });
+  await waitFor(page, 'the Instagram list', () => {
+    const t = [...document.querySelectorAll('#conv-list li')].map((li) => li.textContent);
+    return t.length === 2 && t.some((x) => x.includes('Maya Chen')) && t.some((x) => x.includes('Leo Martins'));
+  }, null, 5000).catch((e) => fail(`channel filter: ${e.message}`));
+  await page.selectOption('#filter-channel', '');
+  await waitFor(page, 'every channel again', () => document.querySelectorAll('#conv-list li').length >= 5, null, 5000)
+    .catch((e) => fail(e.message));
+
+  // 6d. Keyboard: j and k move through the list, / focuses the search.
+  await page.locator('#messages').click();
+  const headName = () => page.locator('#thread-head .name').textContent();
+  const before = await headName();
+  const order = await page.locator('#conv-list li .conv-name').allTextContents();
+  await page.keyboard.press('j');
+  const expectNext = order[Math.min(order.length - 1, order.indexOf(before) + 1)];
+  await page.locator('#thread-head .name', { hasText: expectNext }).waitFor({ timeout: 5000 })
+    .catch(() => fail(`j did not open ${expectNext} after ${before}`));
+  await page.keyboard.press('k');
+  await page.locator('#thread-head .name', { hasText: before }).waitFor({ timeout: 5000 })
+    .catch(() => fail(`k did not go back to ${before}`));
+  await page.keyboard.press('/');
+  if (!(await page.evaluate(() => document.activeElement && document.activeElement.id === 'search'))) fail('/ does not focus the search');
+
+  // 6e. The password dialog: a wrong current password is refused in the dialog.
+  await page.click('#btn-password');
+  await page.fill('#pw-current', 'not the password');
+  await page.fill('#pw-new', 'another long password');
+  await page.fill('#pw-confirm', 'another long password');
+  await page.click('#pw-submit');
+  await page.locator('#pw-error', { hasText: 'The current password is wrong.' }).waitFor({ timeout: 5000 })
+    .catch(() => fail('no error for a wrong current password'));
+  await page.click('#pw-cancel');
+  if (await page.locator('#pw-dialog').evaluate((d) => d.open)) fail('Cancel does not close the password dialog');
+
   // 7. Search uses the server's q.
   await page.fill('#search', 'glaze');
   await waitFor(page, 'search results', () => {
@@ -345,8 +430,20 @@ async function scenario(page) {
   await page.setViewportSize({ width: 1280, height: 800 });
 
   // 9. Logout returns to the login form.
+  const jonasId = await rowByName(page, 'Jonas Weber').getAttribute('data-conv-id');
   await page.click('#btn-logout');
   await page.locator('#login-form').waitFor({ timeout: 5000 });
+
+  // 10. A conversation's link (#c/<id>) opens it once signed in, on a fresh load.
+  await page.goto(`${BASE}/?again#c/${jonasId}`);
+  await page.locator('#login-form').waitFor({ timeout: 5000 });
+  await page.fill('#login-user', USER);
+  await page.fill('#login-pass', PASSWORD);
+  await page.click('#login-submit');
+  await page.locator('#thread-head .name', { hasText: 'Jonas Weber' }).waitFor({ timeout: 10000 })
+    .catch(() => fail(`#c/${jonasId} did not open Jonas after signing in`));
+  await page.locator('.msg .text', { hasText: 'One more after the restart' }).waitFor({ timeout: 5000 })
+    .catch(() => fail('the linked thread did not load its messages'));
 }
 
 main().catch((e) => { log(e.stack || String(e)); process.exit(1); });
