@@ -16,8 +16,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use poem::http::StatusCode;
-use poem::web::{Compress, CompressionAlgo, CompressionLevel, Path};
-use poem::{Body, IntoResponse, Request, Response, handler};
+use poem::web::Path;
+use poem::{Request, Response, handler};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
@@ -150,13 +150,13 @@ fn compressible(mime: &str) -> bool {
 
 /// The bytes and the coding actually sent: identity when compression does not pay.
 async fn variant(a: &Asset, wanted: Encoding) -> (&'static [u8], Encoding) {
-    let (cell, algo) = match wanted {
+    let cell = match wanted {
         _ if !compressible(a.mime) => return (a.data, Encoding::Identity),
         Encoding::Identity => return (a.data, Encoding::Identity),
-        Encoding::Gzip => (&a.gzip, CompressionAlgo::GZIP),
-        Encoding::Br => (&a.br, CompressionAlgo::BR),
+        Encoding::Gzip => &a.gzip,
+        Encoding::Br => &a.br,
     };
-    match cell.get_or_init(|| compress(a.data, algo)).await {
+    match cell.get_or_init(|| compress(a.data, wanted)).await {
         Some(bytes) => (bytes, wanted),
         None => (a.data, Encoding::Identity),
     }
@@ -164,17 +164,26 @@ async fn variant(a: &Asset, wanted: Encoding) -> (&'static [u8], Encoding) {
 
 /// Compresses off the async workers (best-level brotli takes a while), keeping the
 /// result only if it is smaller.
-async fn compress(data: &'static [u8], algo: CompressionAlgo) -> Option<&'static [u8]> {
-    let rt = tokio::runtime::Handle::current();
-    let out = tokio::task::spawn_blocking(move || {
-        rt.block_on(async {
-            Compress::new(Body::from(data), algo)
-                .with_quality(CompressionLevel::Best)
-                .into_response()
-                .into_body()
-                .into_vec()
-                .await
-        })
+async fn compress(data: &'static [u8], encoding: Encoding) -> Option<&'static [u8]> {
+    use std::io::Write;
+    let out = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        match encoding {
+            Encoding::Identity => Ok(data.to_vec()),
+            Encoding::Gzip => {
+                let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                z.write_all(data)?;
+                z.finish()
+            }
+            Encoding::Br => {
+                let mut out = Vec::new();
+                let params = brotli::enc::BrotliEncoderParams {
+                    quality: 11,
+                    ..Default::default()
+                };
+                brotli::BrotliCompress(&mut &data[..], &mut out, &params)?;
+                Ok(out)
+            }
+        }
     })
     .await
     .ok()?
