@@ -14,7 +14,9 @@ use crate::live::Bus;
 use crate::state::{AppState, WebhookSecrets};
 use crate::store::{self, Db, admin, settings};
 
-/// Opens the database in the data directory, creating both on first run.
+/// Opens the database in the data directory, creating both on first run: owner-only
+/// files (modes an older version left readable are tightened), the token key
+/// installed, plaintext tokens of older versions sealed.
 pub fn open_database(config: &Config) -> anyhow::Result<Db> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
@@ -23,8 +25,31 @@ pub fn open_database(config: &Config) -> anyhow::Result<Db> {
         )
     })?;
     let path = config.database_path();
+    for p in crate::private_files::data_paths(&config.data_dir, &path) {
+        if let Some((old, new)) = crate::private_files::tighten(&p)
+            .with_context(|| format!("while restricting the mode of {}", p.display()))?
+        {
+            tracing::warn!(path = %p.display(), "mode {old:04o} was readable by others; now {new:04o}");
+        }
+    }
+    let origin = crate::seal::install(
+        config.secret_key.as_ref().map(|k| k.expose()),
+        config.file.as_deref(),
+        &config.data_dir,
+    )?;
+    if let crate::seal::Origin::File {
+        path: key,
+        created: true,
+    } = &origin
+    {
+        tracing::info!(key_file = %key.display(), "generated the access-token key (no secret_key configured); back it up with the config");
+    }
     let db =
         Db::open(&path).with_context(|| format!("while opening database {}", path.display()))?;
+    let sealed = store::channel::seal_plaintext(&*db.conn()?)?;
+    if sealed > 0 {
+        tracing::info!(channels = sealed, "sealed plaintext access tokens");
+    }
     if let Some(uid) = crate::ownership::hand_over_database_files(&config.data_dir, &path) {
         tracing::warn!(
             uid,

@@ -58,6 +58,34 @@ struct Answers {
 
 /// Runs `init`.
 pub fn run(path: &Path, mut args: Args) -> anyhow::Result<()> {
+    // An empty value (`--admin-password "$UNSET"`) means "not given": generated or
+    // defaulted as for a flag left out, never stored as an empty secret.
+    for value in [
+        &mut args.app_secret,
+        &mut args.verify_token,
+        &mut args.admin_password,
+        &mut args.public_url,
+        &mut args.graph_api_url,
+        &mut args.listen,
+    ] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            *value = None;
+        }
+    }
+    if args
+        .data_dir
+        .as_ref()
+        .is_some_and(|d| d.as_os_str().is_empty())
+    {
+        args.data_dir = None;
+    }
+    if args.admin_user.trim().is_empty() {
+        return Err(UsageError("--admin-user must not be empty".into()).into());
+    }
+    if let Some(p) = &args.admin_password {
+        crate::auth::check_new_login(&args.admin_user, p)
+            .map_err(|reason| UsageError(format!("--admin-password: {reason}")))?;
+    }
     // An existing file supplies the defaults. One holding no secret (the sample the
     // package ships) may be replaced; one with secrets needs --force.
     let existing = path

@@ -34,7 +34,7 @@ pub enum Command {
         #[arg(long, value_name = "SECRET")]
         value: String,
         /// How long the old secret stays accepted: e.g. 30m, 24h, 7d; 0 for not at all
-        #[arg(long, default_value = "24h", value_parser = super::parse_duration)]
+        #[arg(long, default_value = "24h", value_parser = parse_grace)]
         grace: Duration,
     },
     /// Replace a dashboard admin's password (generated when --value is omitted) and end
@@ -55,6 +55,20 @@ pub enum Command {
         #[arg(long, value_name = "TOKEN")]
         value: String,
     },
+}
+
+/// Longest grace period: a rotated-out secret is a leaked one until it expires.
+const MAX_GRACE: Duration = Duration::from_secs(7 * 86_400);
+
+/// Parses `--grace`, refusing more than [`MAX_GRACE`].
+fn parse_grace(s: &str) -> Result<Duration, String> {
+    let d = super::parse_duration(s)?;
+    if d > MAX_GRACE {
+        return Err(format!(
+            "{s:?} is longer than the maximum grace period of 7d"
+        ));
+    }
+    Ok(d)
 }
 
 /// Runs a rotate subcommand.
@@ -274,7 +288,11 @@ fn admin_password(
         Some(v) if v.is_empty() => {
             return Err(UsageError("--value must not be empty".into()).into());
         }
-        Some(v) => (v, false),
+        Some(v) => {
+            crate::auth::check_new_login(user, &v)
+                .map_err(|reason| UsageError(format!("--value: {reason}")))?;
+            (v, false)
+        }
         None => (random_password(), true),
     };
     admin::set_password(&conn, user, &crate::auth::hash_password(&password))?;
