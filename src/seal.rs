@@ -23,6 +23,9 @@ use sha2::{Digest, Sha256};
 
 /// Name of the key file in the data directory used when no config sets `secret_key`.
 pub const KEY_FILE: &str = "secret.key";
+/// The key being replaced while `rotate secret-key` re-seals, so a crash midway loses
+/// nothing: removed once every token is sealed with the new key.
+pub const PREVIOUS_KEY_FILE: &str = "secret.key.previous";
 /// Prefix of a sealed value (format version 1).
 pub const PREFIX: &str = "enc1:";
 /// Associated data: a sealed token cannot be passed off as another kind of value.
@@ -198,8 +201,12 @@ fn refresh() {
     {
         found.push(k);
     }
-    if let Some(k) = key_file.and_then(|p| std::fs::read_to_string(p).ok()) {
-        found.push(k.trim().to_string());
+    if let Some(file) = key_file {
+        for p in [file.clone(), file.with_file_name(PREVIOUS_KEY_FILE)] {
+            if let Ok(k) = std::fs::read_to_string(p) {
+                found.push(k.trim().to_string());
+            }
+        }
     }
     let mut ring = KEYRING.write().unwrap_or_else(|p| p.into_inner());
     for (i, k) in found.iter().enumerate() {

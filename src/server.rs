@@ -82,9 +82,7 @@ pub fn first_run_setup(config: &Config, db: &Db) -> anyhow::Result<WebhookSecret
     if admin::count(&conn)? == 0 {
         let password = crate::secrets::random_password();
         admin::create(&conn, "admin", &crate::auth::hash_password(&password))?;
-        announce(&format!(
-            "Created dashboard login (shown only this once):\n    user:     admin\n    password: {password}"
-        ));
+        announce_login(config, &password)?;
     }
     Ok(webhook_secrets(config, &conn)?)
 }
@@ -115,6 +113,36 @@ pub fn webhook_secrets(
         previous,
         verify,
     })
+}
+
+/// Name of the owner-only file the first start writes the generated login to when
+/// stdout is not a terminal.
+pub const INITIAL_LOGIN_FILE: &str = "initial-admin-password";
+
+/// Shows the generated admin login: on a terminal, printed; otherwise (systemd, whose
+/// journal keeps stdout for anyone in the adm group) written to an owner-only file in
+/// the data directory, and only its path is printed.
+fn announce_login(config: &Config, password: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        announce(&format!(
+            "Created dashboard login (shown only this once):\n    user:     admin\n    password: {password}"
+        ));
+        return Ok(());
+    }
+    let path = config.data_dir.join(INITIAL_LOGIN_FILE);
+    let _ = std::fs::remove_file(&path);
+    crate::private_files::create_new(
+        &path,
+        format!("user: admin\npassword: {password}\n").as_bytes(),
+    )
+    .with_context(|| format!("while writing {}", path.display()))?;
+    announce(&format!(
+        "Created dashboard login \"admin\"; its password is in {} (owner-only).\n    \
+         Read it, log in, change it, then delete the file.",
+        path.display()
+    ));
+    Ok(())
 }
 
 fn announce(text: &str) {

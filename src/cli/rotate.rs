@@ -47,6 +47,8 @@ pub enum Command {
         #[arg(long, value_name = "PASSWORD")]
         value: Option<String>,
     },
+    /// Replace the key sealing the access tokens in the database and re-seal them all
+    SecretKey,
     /// Replace a channel's access token (same as `channel set-token`)
     ChannelToken {
         /// Channel id
@@ -78,6 +80,7 @@ pub fn run(source: &ConfigSource, cmd: Command) -> anyhow::Result<()> {
         Command::VerifyToken { provider, value } => verify_token(&config, &provider, value),
         Command::AppSecret { value, grace } => app_secret(&config, &value, grace),
         Command::AdminPassword { user, value } => admin_password(&config, &user, value),
+        Command::SecretKey => secret_key(&config),
         Command::ChannelToken { id, value } => {
             let db = crate::server::open_database(&config)?;
             super::channel::set_token(&*db.conn()?, id, &value)
@@ -302,5 +305,56 @@ fn admin_password(
         println!("password of admin {user:?} replaced");
     }
     println!("all of {user:?}'s dashboard sessions were ended");
+    Ok(())
+}
+
+/// Replaces the token key where it lives (config file or data directory key file) and
+/// re-seals every token. The old key is parked in `secret.key.previous` meanwhile, so
+/// a crash at any step leaves every token openable.
+fn secret_key(config: &config::Config) -> anyhow::Result<()> {
+    if let Some(var) = set_env_var(&["HELPSTACK_SECRET_KEY"]) {
+        return Err(UsageError(format!(
+            "the key comes from the environment ({var}): tokens sealed with a new key could \
+             not be opened by a server still given the old one; change it where {var} is set"
+        ))
+        .into());
+    }
+    let db = crate::server::open_database(config)?;
+    let conn = db.conn()?;
+    let key_file = config.data_dir.join(crate::seal::KEY_FILE);
+    let in_file = config
+        .file
+        .as_deref()
+        .map(config::read_file)
+        .transpose()?
+        .and_then(|f| f.secret_key)
+        .filter(|k| !k.is_empty());
+    let old = match &in_file {
+        Some(k) => k.clone(),
+        None => std::fs::read_to_string(&key_file)?.trim().to_string(),
+    };
+    let previous = key_file.with_file_name(crate::seal::PREVIOUS_KEY_FILE);
+    let _ = std::fs::remove_file(&previous);
+    crate::private_files::create_new(&previous, format!("{old}\n").as_bytes())?;
+    let new = crate::seal::generate_key();
+    let written_to = match (&in_file, &config.file) {
+        (Some(_), Some(path)) => {
+            config::set_file_key(path, "secret_key", &new)?;
+            format!("secret_key in {}", path.display())
+        }
+        _ => {
+            let tmp = key_file.with_extension("key.tmp");
+            let _ = std::fs::remove_file(&tmp);
+            crate::private_files::create_new(&tmp, format!("{new}\n").as_bytes())?;
+            std::fs::rename(&tmp, &key_file)?;
+            key_file.display().to_string()
+        }
+    };
+    let id = crate::seal::set_current(&new)?;
+    let resealed = crate::store::channel::reseal_all(&conn, &id)?;
+    std::fs::remove_file(&previous)?;
+    println!("new access-token key {id} written to {written_to}");
+    println!("{resealed} channel token(s) re-sealed with it; the old key is gone");
+    println!("The running server picks the new key up when it next reads a token.");
     Ok(())
 }
