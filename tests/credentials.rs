@@ -88,7 +88,12 @@ fn init_refuses_weak_passwords_and_an_empty_user_and_writes_nothing() {
     let cases: [(&[&str], &str); 3] = [
         (&["--admin-password", "short"], "at least 10 characters"),
         (
-            &["--admin-user", "operator-one", "--admin-password", "operator-one"],
+            &[
+                "--admin-user",
+                "operator-one",
+                "--admin-password",
+                "operator-one",
+            ],
             "must not be the user name",
         ),
         (
