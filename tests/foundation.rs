@@ -245,7 +245,7 @@ async fn init_writes_a_private_config_that_serve_uses() {
         "--admin-user",
         "boss",
         "--admin-password",
-        "pw-123456",
+        "pw-1234567890",
     ]);
     assert!(
         out.status.success(),
@@ -276,7 +276,7 @@ async fn init_writes_a_private_config_that_serve_uses() {
     // The admin from init can log in.
     let resp = client()
         .post(server.url("/api/session"))
-        .json(&serde_json::json!({"username": "boss", "password": "pw-123456"}))
+        .json(&serde_json::json!({"username": "boss", "password": "pw-1234567890"}))
         .send()
         .await
         .unwrap();

@@ -267,7 +267,10 @@ fn app_secret(config: &config::Config, value: &str, grace: Duration) -> anyhow::
             super::human_duration(grace),
             crate::time_fmt::rfc3339(until)
         ),
-        Some(_) => println!("the previous secret is no longer accepted (--grace 0)"),
+        Some(_) => println!(
+            "the previous secret is no longer accepted (--grace 0: ended {})",
+            crate::time_fmt::rfc3339(until)
+        ),
         None => println!("there was no app secret in the file before"),
     }
     println!("The running server uses it within a few seconds (SIGHUP applies it at once).");
