@@ -59,7 +59,8 @@ pub fn mode_problem(path: &Path) -> Option<String> {
 }
 
 /// The files of the data directory that must be private: the directory itself, the
-/// database with its -wal/-shm, the attachments directory and the key file.
+/// database with its -wal/-shm, the attachments directory, the key files and the
+/// first start's login file.
 pub fn data_paths(data_dir: &Path, db: &Path) -> Vec<std::path::PathBuf> {
     let mut paths = vec![data_dir.to_path_buf(), db.to_path_buf()];
     for suffix in ["-wal", "-shm"] {
@@ -69,6 +70,8 @@ pub fn data_paths(data_dir: &Path, db: &Path) -> Vec<std::path::PathBuf> {
     }
     paths.push(data_dir.join("attachments"));
     paths.push(data_dir.join(crate::seal::KEY_FILE));
+    paths.push(data_dir.join(crate::seal::PREVIOUS_KEY_FILE));
+    paths.push(data_dir.join(crate::server::INITIAL_LOGIN_FILE));
     paths
 }
 

@@ -201,8 +201,10 @@ async fn first_start_in_an_empty_directory() {
     let out = server.stdout_text();
     // Not a terminal: the generated password goes to an owner-only file, not stdout.
     assert!(!out.contains("password:"), "{out}");
-    let login =
-        std::fs::read_to_string(w.path().join("helpstack-data/initial-admin-password")).unwrap();
+    let login_file = w.path().join("helpstack-data/initial-admin-password");
+    let login = std::fs::read_to_string(&login_file).unwrap();
+    let mode = std::fs::metadata(&login_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "owner-only");
     assert!(login.contains("password: "), "{login}");
     // The generated verify token is printed once and works.
     let lines: Vec<&str> = out.lines().collect();
