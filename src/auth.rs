@@ -10,6 +10,27 @@ pub const SESSION_COOKIE: &str = "helpstack_session";
 /// Sessions last a working week; agents should not log in every morning.
 pub const SESSION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
+/// Shortest password accepted anywhere one is set (init, rotate, dashboard, first start).
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// Checks a new admin login against the one policy every path that sets a password
+/// uses: a non-empty user name, a password of at least [`MIN_PASSWORD_CHARS`]
+/// characters that is not the user name. Returns the reason when refused.
+pub fn check_new_login(username: &str, password: &str) -> Result<(), String> {
+    if username.trim().is_empty() {
+        return Err("the admin user name must not be empty".into());
+    }
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(format!(
+            "the password must have at least {MIN_PASSWORD_CHARS} characters"
+        ));
+    }
+    if password.trim().eq_ignore_ascii_case(username.trim()) {
+        return Err("the password must not be the user name".into());
+    }
+    Ok(())
+}
+
 /// Hashes a password with argon2id and a random salt (PHC string format).
 pub fn hash_password(password: &str) -> String {
     let mut salt = [0u8; 16];
@@ -45,6 +66,16 @@ pub fn token_hash(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn policy_refuses_short_empty_and_username() {
+        assert!(check_new_login("admin", "").is_err());
+        assert!(check_new_login("admin", "short").is_err());
+        assert!(check_new_login("administrator", "Administrator").is_err());
+        assert!(check_new_login("", "long enough pass").is_err());
+        assert!(check_new_login("admin", "long enough pass").is_ok());
+        assert!(check_new_login("admin", &crate::secrets::random_password()).is_ok());
+    }
 
     #[test]
     fn password_round_trip() {

@@ -50,6 +50,7 @@ pub struct FileConfig {
     pub journal_retention_days: Option<u64>,
     pub trusted_proxies: Option<Vec<String>>,
     pub client_ip_header: Option<String>,
+    pub secret_key: Option<String>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -94,6 +95,9 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The header naming the client instead of `X-Forwarded-For`, lowercased.
     pub client_ip_header: Option<String>,
+    /// Key sealing the Graph access tokens in the database (base64, 32 bytes); without
+    /// one, the data directory's `secret.key` file is used (see `seal`).
+    pub secret_key: Option<Secret>,
 }
 
 /// Verify tokens per provider, after the seed's fallbacks were applied.
@@ -318,6 +322,9 @@ pub fn resolve(
             .or(file.client_ip_header)
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty()),
+        secret_key: env("HELPSTACK_SECRET_KEY")
+            .or(file.secret_key)
+            .and_then(Secret::new),
     };
     validate(&config)?;
     Ok(config)
@@ -359,6 +366,14 @@ fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
 
 /// Checks values that parse but cannot work.
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    if let Some(k) = &config.secret_key
+        && let Err(e) = crate::seal::parse_key(k.expose())
+    {
+        return Err(invalid(
+            "secret_key",
+            e.to_string().trim_start_matches("secret_key: "),
+        ));
+    }
     if config.listen.parse::<std::net::SocketAddr>().is_err() {
         return Err(invalid(
             "listen",
@@ -508,6 +523,7 @@ impl FileConfig {
         "journal_retention_days",
         "trusted_proxies",
         "client_ip_header",
+        "secret_key",
     ];
 }
 

@@ -16,6 +16,8 @@ pub mod live;
 pub mod metrics;
 pub mod model;
 pub mod ownership;
+pub mod private_files;
+pub mod seal;
 pub mod secrets;
 pub mod server;
 pub mod state;

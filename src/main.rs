@@ -10,6 +10,9 @@ use helpstack::config::ConfigError;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Before anything is created: data, backups and key files are owner-only whatever
+    // the shell's umask (the config file's group mode is set explicitly by init).
+    helpstack::private_files::restrict_umask();
     let cli = Cli::parse();
     init_logging(matches!(cli.command, cli::Command::Serve(_)));
     match cli::run(cli) {

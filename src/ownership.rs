@@ -50,6 +50,7 @@ pub fn hand_over_database_files(data_dir: &Path, db: &Path) -> Option<u32> {
         names.push(p.into());
     }
     names.push(data_dir.join("attachments"));
+    names.push(data_dir.join(crate::seal::KEY_FILE));
     for p in names.iter().filter(|p| p.exists()) {
         let _ = std::os::unix::fs::chown(p, Some(uid), Some(gid));
     }

@@ -55,8 +55,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
-/// Redacts a secret for display: two leading characters and the length.
+/// Secrets shorter than this are shown as `***` only: two characters and the length of
+/// a short secret leave too little to guess.
+pub const REDACT_MIN_CHARS: usize = 16;
+
+/// Redacts a secret for display: two leading characters and the length, or `***` for
+/// a secret shorter than [`REDACT_MIN_CHARS`].
 pub fn redact(value: &str) -> String {
+    if value.chars().count() < REDACT_MIN_CHARS {
+        return "***".into();
+    }
     let head: String = value.chars().take(2).collect();
     format!("{head}…({} chars)", value.chars().count())
 }
@@ -93,6 +101,7 @@ mod tests {
         let s = Secret::new("supersecretvalue").unwrap();
         assert!(!format!("{s:?} {s}").contains("supersecret"));
         assert_eq!(s.redacted(), "su…(16 chars)");
+        assert_eq!(redact("fifteen-chars!!"), "***");
     }
 
     #[test]

@@ -14,7 +14,9 @@ use crate::live::Bus;
 use crate::state::{AppState, WebhookSecrets};
 use crate::store::{self, Db, admin, settings};
 
-/// Opens the database in the data directory, creating both on first run.
+/// Opens the database in the data directory, creating both on first run: owner-only
+/// files (modes an older version left readable are tightened), the token key
+/// installed, plaintext tokens of older versions sealed.
 pub fn open_database(config: &Config) -> anyhow::Result<Db> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
@@ -23,8 +25,31 @@ pub fn open_database(config: &Config) -> anyhow::Result<Db> {
         )
     })?;
     let path = config.database_path();
+    for p in crate::private_files::data_paths(&config.data_dir, &path) {
+        if let Some((old, new)) = crate::private_files::tighten(&p)
+            .with_context(|| format!("while restricting the mode of {}", p.display()))?
+        {
+            tracing::warn!(path = %p.display(), "mode {old:04o} was readable by others; now {new:04o}");
+        }
+    }
+    let origin = crate::seal::install(
+        config.secret_key.as_ref().map(|k| k.expose()),
+        config.file.as_deref(),
+        &config.data_dir,
+    )?;
+    if let crate::seal::Origin::File {
+        path: key,
+        created: true,
+    } = &origin
+    {
+        tracing::info!(key_file = %key.display(), "generated the access-token key (no secret_key configured); back it up with the config");
+    }
     let db =
         Db::open(&path).with_context(|| format!("while opening database {}", path.display()))?;
+    let sealed = store::channel::seal_plaintext(&*db.conn()?)?;
+    if sealed > 0 {
+        tracing::info!(channels = sealed, "sealed plaintext access tokens");
+    }
     if let Some(uid) = crate::ownership::hand_over_database_files(&config.data_dir, &path) {
         tracing::warn!(
             uid,
@@ -57,9 +82,7 @@ pub fn first_run_setup(config: &Config, db: &Db) -> anyhow::Result<WebhookSecret
     if admin::count(&conn)? == 0 {
         let password = crate::secrets::random_password();
         admin::create(&conn, "admin", &crate::auth::hash_password(&password))?;
-        announce(&format!(
-            "Created dashboard login (shown only this once):\n    user:     admin\n    password: {password}"
-        ));
+        announce_login(config, &password)?;
     }
     Ok(webhook_secrets(config, &conn)?)
 }
@@ -90,6 +113,36 @@ pub fn webhook_secrets(
         previous,
         verify,
     })
+}
+
+/// Name of the owner-only file the first start writes the generated login to when
+/// stdout is not a terminal.
+pub const INITIAL_LOGIN_FILE: &str = "initial-admin-password";
+
+/// Shows the generated admin login: on a terminal, printed; otherwise (systemd, whose
+/// journal keeps stdout for anyone in the adm group) written to an owner-only file in
+/// the data directory, and only its path is printed.
+fn announce_login(config: &Config, password: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        announce(&format!(
+            "Created dashboard login (shown only this once):\n    user:     admin\n    password: {password}"
+        ));
+        return Ok(());
+    }
+    let path = config.data_dir.join(INITIAL_LOGIN_FILE);
+    let _ = std::fs::remove_file(&path);
+    crate::private_files::create_new(
+        &path,
+        format!("user: admin\npassword: {password}\n").as_bytes(),
+    )
+    .with_context(|| format!("while writing {}", path.display()))?;
+    announce(&format!(
+        "Created dashboard login \"admin\"; its password is in {} (owner-only).\n    \
+         Read it, log in, change it, then delete the file.",
+        path.display()
+    ));
+    Ok(())
 }
 
 fn announce(text: &str) {

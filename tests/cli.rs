@@ -369,7 +369,12 @@ fn set_token_clears_the_flag_and_requeues_token_failures() {
         .unwrap();
     assert_eq!((status.as_str(), err), ("unknown", None));
     let creds: Value = serde_json::from_str(&creds).unwrap();
-    assert_eq!(creds["accessToken"], "fresh-token");
+    // Sealed at rest (issue 17): never the plaintext in the database.
+    let stored = creds["accessToken"].as_str().unwrap();
+    assert!(
+        stored.starts_with("enc1:") && !stored.contains("fresh-token"),
+        "{stored}"
+    );
     assert_eq!(creds["pageId"], PAGE, "other credentials are kept");
     let states: Vec<(String, i64)> = db
         .prepare("SELECT state, attempts FROM jobs ORDER BY id")
@@ -966,7 +971,8 @@ async fn doctor_passes_a_healthy_installation_and_prints_json() {
     );
     let secret = check(&report, "app secret");
     assert!(
-        secret["detail"].as_str().unwrap().contains("do…(13 chars)"),
+        // Under 16 characters: stars only, no first characters or length (issue 17).
+        secret["detail"].as_str().unwrap().contains("set (***)"),
         "{secret}"
     );
     assert!(

@@ -199,7 +199,13 @@ async fn first_start_in_an_empty_directory() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.unwrap(), "ok");
     let out = server.stdout_text();
-    assert!(out.contains("password:"), "{out}");
+    // Not a terminal: the generated password goes to an owner-only file, not stdout.
+    assert!(!out.contains("password:"), "{out}");
+    let login_file = w.path().join("helpstack-data/initial-admin-password");
+    let login = std::fs::read_to_string(&login_file).unwrap();
+    let mode = std::fs::metadata(&login_file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "owner-only");
+    assert!(login.contains("password: "), "{login}");
     // The generated verify token is printed once and works.
     let lines: Vec<&str> = out.lines().collect();
     let i = lines
@@ -241,7 +247,7 @@ async fn init_writes_a_private_config_that_serve_uses() {
         "--admin-user",
         "boss",
         "--admin-password",
-        "pw-123456",
+        "pw-1234567890",
     ]);
     assert!(
         out.status.success(),
@@ -272,7 +278,7 @@ async fn init_writes_a_private_config_that_serve_uses() {
     // The admin from init can log in.
     let resp = client()
         .post(server.url("/api/session"))
-        .json(&serde_json::json!({"username": "boss", "password": "pw-123456"}))
+        .json(&serde_json::json!({"username": "boss", "password": "pw-1234567890"}))
         .send()
         .await
         .unwrap();

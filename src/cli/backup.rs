@@ -31,6 +31,9 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
     if !db_path.exists() {
         anyhow::bail!("no database at {} to back up", db_path.display());
     }
+    // Opening migrates it: tokens a previous version stored in plaintext get sealed
+    // before they could reach the copy.
+    drop(crate::server::open_database(&config)?);
     let dest_db = args.dest.join("helpstack.db");
     if dest_db.exists() && !args.force {
         return Err(UsageError(format!(
@@ -53,6 +56,7 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
     // Reading may have created -wal/-shm; as root they must stay usable by the service.
     crate::ownership::hand_over_database_files(&config.data_dir, &db_path);
     let copy = backup::open_existing(&partial)?;
+    backup::strip_secrets(&copy)?;
     let check = backup::integrity_check(&copy, 5)?;
     if check != ["ok"] {
         anyhow::bail!("the copy failed its integrity check: {}", check.join("; "));
@@ -87,8 +91,18 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
             missing[0]
         );
     }
+    let key_place = match &config.secret_key {
+        Some(_) => "secret_key in the config file".to_string(),
+        None => config
+            .data_dir
+            .join(crate::seal::KEY_FILE)
+            .display()
+            .to_string(),
+    };
     println!(
-        "not included: the config file{} (it holds the app secret; back it up separately)",
+        "not included: the config file{} (it holds the app secret) and the access-token key \
+         ({key_place}); the copy holds no app secret and only sealed access tokens: back the \
+         config and the key up separately",
         config
             .file
             .as_ref()
@@ -96,7 +110,8 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     println!(
-        "restore: stop the server, put helpstack.db and attachments/ into the data directory, start it"
+        "restore: stop the server, put helpstack.db and attachments/ into the data directory \
+         next to the same config and key, start it"
     );
     Ok(())
 }

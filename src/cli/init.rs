@@ -54,10 +54,40 @@ struct Answers {
     verify_generated: bool,
     public_url: Option<String>,
     graph_api_url: Option<String>,
+    /// Seals the access tokens in the database; kept from an existing file or key file.
+    secret_key: String,
 }
 
 /// Runs `init`.
 pub fn run(path: &Path, mut args: Args) -> anyhow::Result<()> {
+    // An empty value (`--admin-password "$UNSET"`) means "not given": generated or
+    // defaulted as for a flag left out, never stored as an empty secret.
+    for value in [
+        &mut args.app_secret,
+        &mut args.verify_token,
+        &mut args.admin_password,
+        &mut args.public_url,
+        &mut args.graph_api_url,
+        &mut args.listen,
+    ] {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            *value = None;
+        }
+    }
+    if args
+        .data_dir
+        .as_ref()
+        .is_some_and(|d| d.as_os_str().is_empty())
+    {
+        args.data_dir = None;
+    }
+    if args.admin_user.trim().is_empty() {
+        return Err(UsageError("--admin-user must not be empty".into()).into());
+    }
+    if let Some(p) = &args.admin_password {
+        crate::auth::check_new_login(&args.admin_user, p)
+            .map_err(|reason| UsageError(format!("--admin-password: {reason}")))?;
+    }
     // An existing file supplies the defaults. One holding no secret (the sample the
     // package ships) may be replaced; one with secrets needs --force.
     let existing = path
@@ -70,6 +100,7 @@ pub fn run(path: &Path, mut args: Args) -> anyhow::Result<()> {
             &f.verify_token,
             &f.instagram_verify_token,
             &f.whatsapp_verify_token,
+            &f.secret_key,
         ]
         .iter()
         .any(|v| v.as_deref().is_some_and(|s| !s.is_empty()))
@@ -81,7 +112,9 @@ pub fn run(path: &Path, mut args: Args) -> anyhow::Result<()> {
         ))
         .into());
     }
+    let mut secret_key = None;
     if let Some(f) = existing {
+        secret_key = f.secret_key.filter(|k| !k.is_empty());
         args.listen = args.listen.or(f.listen);
         args.data_dir = args.data_dir.or(f.data_dir);
         args.public_url = args.public_url.or(f.public_url);
@@ -91,7 +124,16 @@ pub fn run(path: &Path, mut args: Args) -> anyhow::Result<()> {
     if interactive {
         ask_all(&mut args)?;
     }
-    let answers = resolve(&args)?;
+    let mut answers = resolve(&args)?;
+    // Keep the key the database's tokens are sealed with: the old file's, else the
+    // data directory's key file (moved into the config), else a new one.
+    answers.secret_key = secret_key
+        .or_else(|| {
+            std::fs::read_to_string(answers.data_dir.join(crate::seal::KEY_FILE))
+                .ok()
+                .map(|k| k.trim().to_string())
+        })
+        .unwrap_or_else(crate::seal::generate_key);
     write_config(path, &answers)?;
     let service = crate::ownership::is_root()
         .then(|| crate::ownership::lookup_user(crate::ownership::SERVICE_USER))
@@ -215,6 +257,7 @@ fn resolve(args: &Args) -> anyhow::Result<Answers> {
         verify_generated,
         public_url: args.public_url.clone(),
         graph_api_url: args.graph_api_url.clone(),
+        secret_key: String::new(),
     })
 }
 
@@ -254,6 +297,10 @@ fn render(a: &Answers) -> String {
         Some(s) => line(format!("app_secret = {}", quoted(s))),
         None => line("# app_secret = \"\"".into()),
     }
+    line("# Key sealing the Graph access tokens in the database (HELPSTACK_SECRET_KEY).".into());
+    line("# Back it up with this file: a database backup is useless without it.".into());
+    line("# Replace it with `helpstack rotate secret-key`.".into());
+    line(format!("secret_key = {}", quoted(&a.secret_key)));
     line("# Webhook verify token for all providers (FACEBOOK_VERIFY_TOKEN).".into());
     line(format!("verify_token = {}", quoted(&a.verify_token)));
     line("# Provider-specific verify tokens; they fall back to verify_token.".into());

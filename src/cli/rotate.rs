@@ -34,7 +34,7 @@ pub enum Command {
         #[arg(long, value_name = "SECRET")]
         value: String,
         /// How long the old secret stays accepted: e.g. 30m, 24h, 7d; 0 for not at all
-        #[arg(long, default_value = "24h", value_parser = super::parse_duration)]
+        #[arg(long, default_value = "24h", value_parser = parse_grace)]
         grace: Duration,
     },
     /// Replace a dashboard admin's password (generated when --value is omitted) and end
@@ -47,6 +47,8 @@ pub enum Command {
         #[arg(long, value_name = "PASSWORD")]
         value: Option<String>,
     },
+    /// Replace the key sealing the access tokens in the database and re-seal them all
+    SecretKey,
     /// Replace a channel's access token (same as `channel set-token`)
     ChannelToken {
         /// Channel id
@@ -57,6 +59,20 @@ pub enum Command {
     },
 }
 
+/// Longest grace period: a rotated-out secret is a leaked one until it expires.
+const MAX_GRACE: Duration = Duration::from_secs(7 * 86_400);
+
+/// Parses `--grace`, refusing more than [`MAX_GRACE`].
+fn parse_grace(s: &str) -> Result<Duration, String> {
+    let d = super::parse_duration(s)?;
+    if d > MAX_GRACE {
+        return Err(format!(
+            "{s:?} is longer than the maximum grace period of 7d"
+        ));
+    }
+    Ok(d)
+}
+
 /// Runs a rotate subcommand.
 pub fn run(source: &ConfigSource, cmd: Command) -> anyhow::Result<()> {
     let config = super::load(source)?;
@@ -64,6 +80,7 @@ pub fn run(source: &ConfigSource, cmd: Command) -> anyhow::Result<()> {
         Command::VerifyToken { provider, value } => verify_token(&config, &provider, value),
         Command::AppSecret { value, grace } => app_secret(&config, &value, grace),
         Command::AdminPassword { user, value } => admin_password(&config, &user, value),
+        Command::SecretKey => secret_key(&config),
         Command::ChannelToken { id, value } => {
             let db = crate::server::open_database(&config)?;
             super::channel::set_token(&*db.conn()?, id, &value)
@@ -250,7 +267,10 @@ fn app_secret(config: &config::Config, value: &str, grace: Duration) -> anyhow::
             super::human_duration(grace),
             crate::time_fmt::rfc3339(until)
         ),
-        Some(_) => println!("the previous secret is no longer accepted (--grace 0)"),
+        Some(_) => println!(
+            "the previous secret is no longer accepted (--grace 0: ended {})",
+            crate::time_fmt::rfc3339(until)
+        ),
         None => println!("there was no app secret in the file before"),
     }
     println!("The running server uses it within a few seconds (SIGHUP applies it at once).");
@@ -274,7 +294,11 @@ fn admin_password(
         Some(v) if v.is_empty() => {
             return Err(UsageError("--value must not be empty".into()).into());
         }
-        Some(v) => (v, false),
+        Some(v) => {
+            crate::auth::check_new_login(user, &v)
+                .map_err(|reason| UsageError(format!("--value: {reason}")))?;
+            (v, false)
+        }
         None => (random_password(), true),
     };
     admin::set_password(&conn, user, &crate::auth::hash_password(&password))?;
@@ -284,5 +308,56 @@ fn admin_password(
         println!("password of admin {user:?} replaced");
     }
     println!("all of {user:?}'s dashboard sessions were ended");
+    Ok(())
+}
+
+/// Replaces the token key where it lives (config file or data directory key file) and
+/// re-seals every token. The old key is parked in `secret.key.previous` meanwhile, so
+/// a crash at any step leaves every token openable.
+fn secret_key(config: &config::Config) -> anyhow::Result<()> {
+    if let Some(var) = set_env_var(&["HELPSTACK_SECRET_KEY"]) {
+        return Err(UsageError(format!(
+            "the key comes from the environment ({var}): tokens sealed with a new key could \
+             not be opened by a server still given the old one; change it where {var} is set"
+        ))
+        .into());
+    }
+    let db = crate::server::open_database(config)?;
+    let conn = db.conn()?;
+    let key_file = config.data_dir.join(crate::seal::KEY_FILE);
+    let in_file = config
+        .file
+        .as_deref()
+        .map(config::read_file)
+        .transpose()?
+        .and_then(|f| f.secret_key)
+        .filter(|k| !k.is_empty());
+    let old = match &in_file {
+        Some(k) => k.clone(),
+        None => std::fs::read_to_string(&key_file)?.trim().to_string(),
+    };
+    let previous = key_file.with_file_name(crate::seal::PREVIOUS_KEY_FILE);
+    let _ = std::fs::remove_file(&previous);
+    crate::private_files::create_new(&previous, format!("{old}\n").as_bytes())?;
+    let new = crate::seal::generate_key();
+    let written_to = match (&in_file, &config.file) {
+        (Some(_), Some(path)) => {
+            config::set_file_key(path, "secret_key", &new)?;
+            format!("secret_key in {}", path.display())
+        }
+        _ => {
+            let tmp = key_file.with_extension("key.tmp");
+            let _ = std::fs::remove_file(&tmp);
+            crate::private_files::create_new(&tmp, format!("{new}\n").as_bytes())?;
+            std::fs::rename(&tmp, &key_file)?;
+            key_file.display().to_string()
+        }
+    };
+    let id = crate::seal::set_current(&new)?;
+    let resealed = crate::store::channel::reseal_all(&conn, &id)?;
+    std::fs::remove_file(&previous)?;
+    println!("new access-token key {id} written to {written_to}");
+    println!("{resealed} channel token(s) re-sealed with it; the old key is gone");
+    println!("The running server picks the new key up when it next reads a token.");
     Ok(())
 }

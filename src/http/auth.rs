@@ -188,10 +188,8 @@ pub async fn change_password(
     Json(body): Json<PasswordChange>,
     state: Data<&Arc<AppState>>,
 ) -> Result<Response, ApiError> {
-    if body.new.chars().count() < 10 {
-        return Err(ApiError::BadRequest(
-            "the new password must have at least 10 characters".into(),
-        ));
+    if let Err(reason) = auth::check_new_login(&session.username, &body.new) {
+        return Err(ApiError::BadRequest(reason));
     }
     let ip = client_addr::client(req, &state.config);
     state.login_limiter.check(ip)?;

@@ -29,6 +29,17 @@ pub fn vacuum_into(source: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Removes what a backup must not hold from a fresh copy: the rotated-out app secret
+/// (the current one lives in the config file, never in the database). Secure delete
+/// overwrites the freed pages, so the value is not left in the file either.
+pub fn strip_secrets(conn: &Connection) -> Result<()> {
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    super::settings::delete(conn, super::settings::PREVIOUS_APP_SECRET)?;
+    super::settings::delete(conn, super::settings::PREVIOUS_APP_SECRET_UNTIL)?;
+    super::channel::seal_plaintext(conn)?;
+    Ok(())
+}
+
 /// The content hashes of every stored file the database references (attachments and
 /// profile pictures).
 pub fn referenced_files(conn: &Connection) -> Result<Vec<String>> {

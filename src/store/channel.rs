@@ -37,11 +37,16 @@ const COLUMNS: &str =
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Channel> {
     let credentials: String = r.get(7)?;
-    let credentials: Value = serde_json::from_str(&credentials).unwrap_or(Value::Null);
+    let mut credentials: Value = serde_json::from_str(&credentials).unwrap_or(Value::Null);
     let has_token = credentials
         .get("accessToken")
         .and_then(Value::as_str)
         .is_some_and(|t| !t.is_empty());
+    // Opened here, once: the rest of the program sees the token, never the sealed form.
+    if let Some(stored) = credentials.get("accessToken").and_then(Value::as_str) {
+        let opened = open_token(stored).unwrap_or_default();
+        credentials["accessToken"] = Value::String(opened);
+    }
     Ok(Channel {
         id: r.get(0)?,
         provider: r.get(1)?,
@@ -84,6 +89,10 @@ pub fn insert(
     credentials: &Value,
 ) -> Result<i64> {
     let now = now_ms();
+    let mut credentials = credentials.clone();
+    if let Some(t) = credentials.get("accessToken").and_then(Value::as_str) {
+        credentials["accessToken"] = Value::String(crate::seal::seal(t));
+    }
     let n = conn.execute(
         "INSERT INTO channels (provider, external_id, name, credentials, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT (provider, external_id) DO NOTHING",
@@ -149,14 +158,75 @@ pub fn set_token_ok(conn: &Connection, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// Reads the access token out of a credentials JSON string.
+/// Reads the access token out of a credentials JSON string, opening it.
 pub fn token_of(credentials: &str) -> Option<String> {
     serde_json::from_str::<Value>(credentials)
         .ok()?
         .get("accessToken")?
         .as_str()
+        .and_then(open_token)
         .filter(|t| !t.is_empty())
-        .map(str::to_string)
+}
+
+/// Opens a stored token; one that cannot be opened (its key is gone) reads as absent,
+/// which the jobs and `doctor` report as a missing token.
+fn open_token(stored: &str) -> Option<String> {
+    match crate::seal::open(stored) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::error!(error = %e, "a channel's access token cannot be opened");
+            None
+        }
+    }
+}
+
+/// Seals every plaintext token (written by a version before tokens were sealed).
+/// Returns how many channels changed.
+pub fn seal_plaintext(conn: &Connection) -> Result<usize> {
+    reseal(conn, |stored| !crate::seal::is_sealed(stored))
+}
+
+/// Re-seals every token not sealed with `key_id` (after `rotate secret-key`). Fails,
+/// changing nothing, when one cannot be opened.
+pub fn reseal_all(conn: &Connection, key_id: &str) -> Result<usize> {
+    reseal(conn, |stored| {
+        crate::seal::sealed_with(stored) != Some(key_id)
+    })
+}
+
+fn reseal(conn: &Connection, needs: impl Fn(&str) -> bool) -> Result<usize> {
+    let tx = conn.unchecked_transaction()?;
+    let rows: Vec<(i64, String)> = tx
+        .prepare(
+            "SELECT id, json_extract(credentials, '$.accessToken') FROM channels
+             WHERE json_extract(credentials, '$.accessToken') <> ''",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut changed = 0;
+    for (id, stored) in rows.iter().filter(|(_, s)| needs(s)) {
+        let plain = crate::seal::open(stored)
+            .map_err(|e| StoreError::Conflict(format!("channel {id}: access token: {e}")))?;
+        tx.execute(
+            "UPDATE channels SET credentials = json_set(credentials, '$.accessToken', ?2)
+             WHERE id = ?1",
+            params![id, crate::seal::seal(&plain)],
+        )?;
+        changed += 1;
+    }
+    tx.commit()?;
+    Ok(changed)
+}
+
+/// Counts channels whose stored token is not sealed (`doctor`, tests of backups).
+pub fn plaintext_count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM channels
+         WHERE json_extract(credentials, '$.accessToken') <> ''
+           AND json_extract(credentials, '$.accessToken') NOT LIKE 'enc1:%'",
+        [],
+        |r| r.get(0),
+    )?)
 }
 
 /// Counts a channel's conversations (what `channel remove --purge` would delete).
@@ -181,7 +251,7 @@ pub fn set_token(conn: &Connection, id: i64, token: &str) -> Result<bool> {
         "UPDATE channels SET credentials = json_set(credentials, '$.accessToken', ?2),
                 token_status = 'unknown', token_error = NULL, updated_at = ?3
          WHERE id = ?1",
-        params![id, token, now_ms()],
+        params![id, crate::seal::seal(token), now_ms()],
     )?;
     Ok(n == 1)
 }

@@ -134,7 +134,7 @@ pub struct Server {
 }
 
 impl Server {
-    fn spawn(mut cmd: Command) -> Server {
+    pub fn spawn(mut cmd: Command) -> Server {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

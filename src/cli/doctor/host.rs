@@ -289,3 +289,83 @@ async fn healthz(url: &str) -> bool {
         _ => false,
     }
 }
+
+/// Checks that the data directory, database files, attachments and key file are
+/// private to their owner (doctor reports, it does not fix: the next open does).
+pub(super) fn private_files(config: &Config) -> Check {
+    let problems: Vec<String> =
+        crate::private_files::data_paths(&config.data_dir, &config.database_path())
+            .iter()
+            .filter_map(|p| crate::private_files::mode_problem(p))
+            .collect();
+    if problems.is_empty() {
+        pass(
+            "file modes",
+            "data directory, database files, attachments and key are private to their owner",
+        )
+    } else {
+        fail(
+            "file modes",
+            problems.join("; "),
+            format!(
+                "chmod -R go-rwx {} (or start helpstack once: it tightens them)",
+                config.data_dir.display()
+            ),
+        )
+    }
+}
+
+/// Checks the key that seals the access tokens is there and opens them, and that no
+/// token is stored in plaintext. Installs the key for the Graph checks that follow.
+pub(super) fn token_key(config: &Config, conn: Option<&Connection>) -> Check {
+    let key_file = config.data_dir.join(crate::seal::KEY_FILE);
+    if config.secret_key.is_none() && !key_file.exists() {
+        return warn(
+            "token key",
+            "no secret_key configured and no key file yet",
+            "`helpstack init` writes secret_key; `helpstack serve` creates the key file",
+        );
+    }
+    if let Err(e) = crate::seal::install(
+        config.secret_key.as_ref().map(|k| k.expose()),
+        config.file.as_deref(),
+        &config.data_dir,
+    ) {
+        return fail(
+            "token key",
+            e.to_string(),
+            "restore the key from your config backup",
+        );
+    }
+    let Some(conn) = conn else {
+        return pass("token key", "key present");
+    };
+    let plain = store::channel::plaintext_count(conn).unwrap_or(0);
+    let unreadable = store::channel::list(conn)
+        .map(|list| {
+            list.iter()
+                .filter(|c| c.has_token && c.access_token().is_none())
+                .count()
+        })
+        .unwrap_or(0);
+    match (plain, unreadable) {
+        (0, 0) => pass(
+            "token key",
+            format!(
+                "access tokens sealed with key {}",
+                crate::seal::current_id().unwrap_or_default()
+            ),
+        ),
+        (_, n) if n > 0 => fail(
+            "token key",
+            format!("{n} channel token(s) cannot be opened with the configured key"),
+            "restore the config (secret_key) or key file that belongs to this database, or \
+             set the tokens again with `helpstack channel set-token`",
+        ),
+        (n, _) => warn(
+            "token key",
+            format!("{n} channel token(s) stored in plaintext"),
+            "start `helpstack serve` once: it seals them",
+        ),
+    }
+}

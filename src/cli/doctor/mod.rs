@@ -78,6 +78,8 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
     checks.insert(1, config::app_secret(&config, conn.as_ref()));
     checks.push(config::verify_tokens(&config, conn.as_ref()));
     checks.push(host::data_dir(&config.data_dir));
+    checks.push(host::private_files(&config));
+    checks.push(host::token_key(&config, conn.as_ref()));
     checks.push(host::disk_space(&config.data_dir));
     checks.push(config::public_url(&config));
     checks.push(config::clock());
