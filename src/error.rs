@@ -34,6 +34,10 @@ pub enum ApiError {
     MisdirectedHost,
     #[error("the ingest writer has made no progress for {0} s")]
     IngestStalled(u64),
+    #[error("{0}; retry later")]
+    Overloaded(&'static str),
+    #[error("the request was not received in time")]
+    RequestTimeout,
     #[error("internal error")]
     Internal(String),
 }
@@ -52,6 +56,8 @@ impl ApiError {
             ApiError::TooManyRequests => "too_many_requests",
             ApiError::MisdirectedHost => "misdirected_request",
             ApiError::IngestStalled(_) => "ingest_stalled",
+            ApiError::Overloaded(_) => "overloaded",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -69,7 +75,8 @@ impl poem::error::ResponseError for ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
-            ApiError::IngestStalled(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::IngestStalled(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -78,7 +85,15 @@ impl poem::error::ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(error = %detail, "request failed");
         }
-        json_error(self.status(), &self.to_string(), self.code())
+        let mut resp = json_error(self.status(), &self.to_string(), self.code());
+        if let ApiError::Overloaded(_) = self {
+            // Meta and well-behaved clients retry; one second spreads the retries.
+            resp.headers_mut().insert(
+                poem::http::header::RETRY_AFTER,
+                poem::http::HeaderValue::from_static("1"),
+            );
+        }
+        resp
     }
 }
 

@@ -12,6 +12,11 @@ pub fn notify(state: &str) -> bool {
     let Ok(sock) = UnixDatagram::unbound() else {
         return false;
     };
+    // Called from async code: a full or stuck socket must drop the message, never
+    // block a tokio worker (systemd reads these at once; a lost WATCHDOG=1 is resent).
+    if sock.set_nonblocking(true).is_err() {
+        return false;
+    }
     let bytes = path.as_encoded_bytes();
     let sent = if let Some(name) = bytes.strip_prefix(b"@") {
         // Abstract socket namespace (systemd uses it in some setups).
