@@ -117,6 +117,20 @@ impl Workdir {
         Server::spawn(self.command(&args))
     }
 
+    /// Starts `serve` through `sh` with the soft file-descriptor limit lowered to
+    /// `soft`, as a start outside systemd inherits it (1,024 on most systems).
+    pub fn serve_with_soft_nofile(&self, soft: u64, extra: &[&str]) -> Server {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -Sn {soft} && exec \"$0\" \"$@\""))
+            .args([bin(), "serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .current_dir(self.path())
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        Server::spawn(cmd)
+    }
+
     /// Opens the database read-write for assertions.
     pub fn db(&self) -> rusqlite::Connection {
         let c = rusqlite::Connection::open(self.db_path()).unwrap();
