@@ -87,10 +87,16 @@ impl poem::error::ResponseError for ApiError {
         }
         let mut resp = json_error(self.status(), &self.to_string(), self.code());
         if let ApiError::Overloaded(_) = self {
-            // Meta and well-behaved clients retry; one second spreads the retries.
-            resp.headers_mut().insert(
+            // Meta and well-behaved clients retry after a second.
+            // Closing frees the slot and spares reading a body we refused.
+            let headers = resp.headers_mut();
+            headers.insert(
                 poem::http::header::RETRY_AFTER,
                 poem::http::HeaderValue::from_static("1"),
+            );
+            headers.insert(
+                poem::http::header::CONNECTION,
+                poem::http::HeaderValue::from_static("close"),
             );
         }
         resp

@@ -66,6 +66,34 @@ async fn read_to_close(stream: &mut TcpStream) -> Option<String> {
     }
 }
 
+/// Reads one response (head and a `Content-Length` body) within 10 s.
+async fn read_answer(stream: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let done = |b: &[u8]| {
+        let text = String::from_utf8_lossy(b).to_lowercase();
+        let Some(end) = text.find("\r\n\r\n") else {
+            return false;
+        };
+        let len = text
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        b.len() >= end + 4 + len
+    };
+    let read = async {
+        while !done(&buf) {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    };
+    timeout(Duration::from_secs(10), read).await.ok()?;
+    Some(String::from_utf8_lossy(&buf).to_lowercase()).filter(|t| !t.is_empty())
+}
+
 #[tokio::test]
 async fn slowloris_connections_are_cut_and_do_not_starve_the_server() {
     raise_own_fd_limit(1200);
@@ -141,7 +169,11 @@ async fn beyond_the_connection_cap_clients_get_a_json_503() {
     for _ in 0..20 {
         held.push(connect(&server).await);
     }
-    let resp = client().get(server.url("/api/status")).send().await.unwrap();
+    let resp = client()
+        .get(server.url("/api/status"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 503);
     let h = resp.headers().clone();
     assert_eq!(h["retry-after"], "1");
@@ -186,7 +218,9 @@ async fn a_body_that_does_not_arrive_in_time_gets_408() {
          X-Hub-Signature-256: {BAD_SIGNATURE}\r\n\r\n{{\"object\""
     );
     s.write_all(head.as_bytes()).await.unwrap();
-    let text = read_to_close(&mut s).await.expect("no answer to a stalled body");
+    let text = read_to_close(&mut s)
+        .await
+        .expect("no answer to a stalled body");
     assert!(text.starts_with("http/1.1 408"), "{text}");
     assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
     assert!(text.contains("content-security-policy"), "{text}");
@@ -236,7 +270,7 @@ async fn unverified_bodies_beyond_the_budget_get_503_until_released() {
     let mut refused = None;
     for _ in 0..20 {
         let mut s = partial_webhook(&server, 1000, b"").await;
-        if let Some(text) = read_to_close(&mut s).await.filter(|t| !t.is_empty()) {
+        if let Some(text) = read_answer(&mut s).await {
             refused = Some(text);
             break;
         }
@@ -244,11 +278,12 @@ async fn unverified_bodies_beyond_the_budget_get_503_until_released() {
     let text = refused.expect("a second body was admitted beyond the budget");
     assert!(text.starts_with("http/1.1 503"), "{text}");
     assert!(text.contains("retry-after: 1"), "{text}");
+    assert!(text.contains("connection: close"), "{text}");
     assert!(text.contains("\"code\":\"overloaded\""), "{text}");
     assert!(text.contains("content-security-policy"), "{text}");
     // Finishing the first body checks its signature and releases its bytes.
     first.write_all(&vec![b' '; len - 1000]).await.unwrap();
-    let text = read_to_close(&mut first).await.expect("no answer");
+    let text = read_answer(&mut first).await.expect("no answer");
     assert!(text.starts_with("http/1.1 401"), "{text}");
     let resp = post_signed(&server, "facebook", EMPTY_PAGE).await;
     assert_eq!(resp.status(), 200);
@@ -297,11 +332,17 @@ async fn memory_stays_bounded_while_unverified_bodies_are_held_open() {
         held.push(s);
     }
     let rss = resident_bytes(server.child.id());
+    eprintln!(
+        "resident memory with 100 bodies held: {} MB",
+        rss / 1024 / 1024
+    );
     assert!(
         rss < 128 * 1024 * 1024,
         "resident memory {} MB with 100 unverified 4 MB bodies held open",
         rss / 1024 / 1024
     );
-    still_answers(&server).await;
+    // The server itself is fine (webhooks get 503 until the held bodies time out).
+    let resp = client().get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
     drop(held);
 }

@@ -48,7 +48,7 @@ pub fn raise_fd_limit() -> u64 {
     {
         // An unlimited hard limit cannot be the soft one; 1 M descriptors is plenty.
         limit.current = Some(max.unwrap_or(1 << 20));
-        if let Err(e) = setrlimit(Resource::Nofile, limit.clone()) {
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
             tracing::warn!(error = %e, "could not raise the file-descriptor limit");
         }
     }
@@ -261,10 +261,6 @@ async fn refuse(stream: TcpStream, _permit: OwnedSemaphorePermit) {
         let err = ApiError::Overloaded("the server is at its connection limit");
         let mut resp = crate::error::respond(err.into(), json);
         super::security::add_headers(resp.headers_mut());
-        resp.headers_mut().insert(
-            poem::http::header::CONNECTION,
-            poem::http::HeaderValue::from_static("close"),
-        );
         Ok::<_, Infallible>(hyper::Response::from(resp.into_response()))
     });
     let conn = http1::Builder::new()
