@@ -57,6 +57,12 @@ pub async fn receive(
     state: Data<&Arc<AppState>>,
 ) -> Result<Response, ApiError> {
     let provider = provider(&name)?;
+    let declared = req
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.config.max_body_bytes) {
+        return Err(ApiError::PayloadTooLarge);
+    }
     let secrets = state.webhook_secrets();
     let app_secrets = secrets.app_secrets();
     let header = req.header("x-hub-signature-256");
@@ -65,9 +71,6 @@ pub async fn receive(
         Ok(v) => v,
         Err(e) => return Err(refused(&state, provider, e)),
     };
-    let declared = req
-        .header("content-length")
-        .and_then(|v| v.parse::<u64>().ok());
     let (bytes, verifier) = read_hashing(body, declared, &state, verifier).await?;
     let used = match verifier.finish(&bytes) {
         Ok(i) => i,
@@ -104,9 +107,6 @@ async fn read_hashing<'a>(
     mut verifier: Verifier<'a>,
 ) -> Result<(Vec<u8>, Verifier<'a>), ApiError> {
     let limit = state.config.max_body_bytes;
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge);
-    }
     let mut reservation = state.unverified.reservation();
     if !reservation.grow_to(declared.unwrap_or(0)) {
         return Err(BUSY);
