@@ -8,7 +8,7 @@ use super::{ConfigError, FileConfig, invalid, parse_env};
 
 /// Seconds a client has to send a request's headers (from when the server starts
 /// waiting for them, so this also bounds a keep-alive connection that sends nothing).
-pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 30;
 /// Seconds a client has to send a request body once its headers arrived.
 pub const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 30;
 /// Seconds a connection may pass with no byte read or written before it is closed.
