@@ -10,7 +10,7 @@ async fn a_second_serve_on_the_same_directory_refuses_to_start() {
     let w = Workdir::new();
     let mut first = w.serve(&[]);
 
-    let out = Server::expect_failure(&w, &[]);
+    let out = Server::expect_exit_within(&w, &[], std::time::Duration::from_secs(20));
     assert!(!out.status.success(), "second serve started");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
