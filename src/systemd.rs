@@ -78,6 +78,41 @@ mod tests {
         }
     }
 
+    /// A socket nobody reads fills up; with a blocking send the child would hang here.
+    #[test]
+    fn a_full_socket_drops_the_message_instead_of_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let _server = UnixDatagram::bind(&path).unwrap();
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "systemd::tests::child_floods", "--nocapture"])
+            .env("NOTIFY_SOCKET", &path)
+            .env("HELPSTACK_NOTIFY_CHILD", "1")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("notify blocked on a full socket");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success());
+    }
+
+    #[test]
+    fn child_floods() {
+        if std::env::var_os("HELPSTACK_NOTIFY_CHILD").is_some() {
+            let sent = (0..10_000).filter(|_| notify("WATCHDOG=1")).count();
+            assert!(sent < 10_000, "the socket never filled up");
+        }
+    }
+
     #[test]
     fn no_socket_no_op() {
         if std::env::var_os("NOTIFY_SOCKET").is_none() {
