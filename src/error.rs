@@ -118,6 +118,12 @@ pub fn respond(err: poem::Error, json: bool) -> Response {
     if let Some(ours) = err.downcast_ref::<ApiError>() {
         return poem::error::ResponseError::as_response(ours);
     }
+    // The connection layer ends a body that outlives `body_read_timeout_secs` this way.
+    if let Some(poem::error::ReadBodyError::Io(e)) = err.downcast_ref()
+        && timed_out(e)
+    {
+        return poem::error::ResponseError::as_response(&ApiError::RequestTimeout);
+    }
     if !json && err.is_from_response() && !err.status().is_server_error() {
         return err.into_response();
     }
@@ -148,6 +154,14 @@ pub fn respond(err: poem::Error, json: bool) -> Response {
         _ => "bad_request",
     };
     json_error(status, &message, code)
+}
+
+/// Whether an I/O error is (or wraps, as poem's `into_bytes` does) a `TimedOut`.
+fn timed_out(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::TimedOut
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+            .is_some_and(|inner| inner.kind() == std::io::ErrorKind::TimedOut)
 }
 
 impl From<StoreError> for ApiError {

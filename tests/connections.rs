@@ -228,6 +228,25 @@ async fn a_body_that_does_not_arrive_in_time_gets_408() {
 }
 
 #[tokio::test]
+async fn a_stalled_login_body_gets_408_too() {
+    let mut w = Workdir::new();
+    w.set_env("HELPSTACK_BODY_READ_TIMEOUT_SECS", "1");
+    let server = w.serve(&[]);
+    let mut s = connect(&server).await;
+    s.write_all(
+        b"POST /api/session HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{\"username\"",
+    )
+    .await
+    .unwrap();
+    let text = read_answer(&mut s)
+        .await
+        .expect("no answer to a stalled body");
+    assert!(text.starts_with("http/1.1 408"), "{text}");
+    assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
+}
+
+#[tokio::test]
 async fn an_unsigned_webhook_is_refused_before_its_body_is_read() {
     let w = Workdir::new();
     let server = w.serve(&[]);
