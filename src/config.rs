@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::secrets::Secret;
 
+pub mod limits;
+
+pub use limits::Limits;
+
 /// Listen address when nothing else is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Data directory when nothing else is configured (relative to the working directory).
@@ -51,6 +55,11 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<String>>,
     pub client_ip_header: Option<String>,
     pub secret_key: Option<String>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub body_read_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub max_unverified_body_bytes: Option<u64>,
 }
 
 /// Values given on the command line; they win over everything else.
@@ -98,6 +107,8 @@ pub struct Config {
     /// Key sealing the Graph access tokens in the database (base64, 32 bytes); without
     /// one, the data directory's `secret.key` file is used (see `seal`).
     pub secret_key: Option<Secret>,
+    /// Timeouts and caps for connections and unverified bodies.
+    pub limits: Limits,
 }
 
 /// Verify tokens per provider, after the seed's fallbacks were applied.
@@ -214,6 +225,7 @@ pub fn resolve(
 ) -> Result<Config, ConfigError> {
     let env = |k: &str| env(k).filter(|v| !v.is_empty());
     let first_env = |keys: &[&str]| keys.iter().find_map(|k| env(k));
+    let limits = limits::resolve(&file, &env)?;
 
     let listen = flags
         .listen
@@ -282,6 +294,7 @@ pub fn resolve(
 
     let config = Config {
         file: file_path,
+        limits,
         listen,
         data_dir,
         graph_api_url,
@@ -394,6 +407,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
     if config.max_body_bytes < 1024 {
         return Err(invalid("max_body_bytes", "must be at least 1024"));
     }
+    limits::validate(&config.limits, config.max_body_bytes)?;
     if config.job_workers > 64 {
         return Err(invalid(
             "job_workers",
@@ -524,6 +538,11 @@ impl FileConfig {
         "trusted_proxies",
         "client_ip_header",
         "secret_key",
+        "header_read_timeout_secs",
+        "body_read_timeout_secs",
+        "idle_timeout_secs",
+        "max_connections",
+        "max_unverified_body_bytes",
     ];
 }
 

@@ -34,6 +34,10 @@ pub enum ApiError {
     MisdirectedHost,
     #[error("the ingest writer has made no progress for {0} s")]
     IngestStalled(u64),
+    #[error("{0}; retry later")]
+    Overloaded(&'static str),
+    #[error("the request was not received in time")]
+    RequestTimeout,
     #[error("internal error")]
     Internal(String),
 }
@@ -52,6 +56,8 @@ impl ApiError {
             ApiError::TooManyRequests => "too_many_requests",
             ApiError::MisdirectedHost => "misdirected_request",
             ApiError::IngestStalled(_) => "ingest_stalled",
+            ApiError::Overloaded(_) => "overloaded",
+            ApiError::RequestTimeout => "request_timeout",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -69,7 +75,8 @@ impl poem::error::ResponseError for ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MisdirectedHost => StatusCode::MISDIRECTED_REQUEST,
-            ApiError::IngestStalled(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::IngestStalled(_) | ApiError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -78,7 +85,21 @@ impl poem::error::ResponseError for ApiError {
         if let ApiError::Internal(detail) = self {
             tracing::error!(error = %detail, "request failed");
         }
-        json_error(self.status(), &self.to_string(), self.code())
+        let mut resp = json_error(self.status(), &self.to_string(), self.code());
+        if let ApiError::Overloaded(_) = self {
+            // Meta and well-behaved clients retry after a second.
+            // Closing frees the slot and spares reading a body we refused.
+            let headers = resp.headers_mut();
+            headers.insert(
+                poem::http::header::RETRY_AFTER,
+                poem::http::HeaderValue::from_static("1"),
+            );
+            headers.insert(
+                poem::http::header::CONNECTION,
+                poem::http::HeaderValue::from_static("close"),
+            );
+        }
+        resp
     }
 }
 
@@ -96,6 +117,12 @@ fn json_error(status: StatusCode, message: &str, code: &str) -> Response {
 pub fn respond(err: poem::Error, json: bool) -> Response {
     if let Some(ours) = err.downcast_ref::<ApiError>() {
         return poem::error::ResponseError::as_response(ours);
+    }
+    // The connection layer ends a body that outlives `body_read_timeout_secs` this way.
+    if let Some(poem::error::ReadBodyError::Io(e)) = err.downcast_ref()
+        && timed_out(e)
+    {
+        return poem::error::ResponseError::as_response(&ApiError::RequestTimeout);
     }
     if !json && err.is_from_response() && !err.status().is_server_error() {
         return err.into_response();
@@ -127,6 +154,14 @@ pub fn respond(err: poem::Error, json: bool) -> Response {
         _ => "bad_request",
     };
     json_error(status, &message, code)
+}
+
+/// Whether an I/O error is (or wraps, as poem's `into_bytes` does) a `TimedOut`.
+fn timed_out(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::TimedOut
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+            .is_some_and(|inner| inner.kind() == std::io::ErrorKind::TimedOut)
 }
 
 impl From<StoreError> for ApiError {

@@ -145,16 +145,31 @@ impl Ingest {
         signature_header: Option<&str>,
         body: Vec<u8>,
     ) -> Result<Stored, ReceiveError> {
+        let used = match signature::verify(secrets, signature_header, &body) {
+            Ok(i) => i,
+            Err(e) => return Err(self.refuse(provider, e)),
+        };
+        self.receive_verified(provider, used, body).await
+    }
+
+    /// Counts a refused signature and turns it into the error to answer with.
+    pub fn refuse(&self, provider: Provider, e: signature::SignatureError) -> ReceiveError {
+        self.counters
+            .count(provider, crate::metrics::Outcome::BadSignature);
+        e.into()
+    }
+
+    /// Parses and durably stores a body whose signature the caller verified (with the
+    /// secret at index `used`: 0 current, 1 previous).
+    pub async fn receive_verified(
+        &self,
+        provider: Provider,
+        used: usize,
+        body: Vec<u8>,
+    ) -> Result<Stored, ReceiveError> {
         use crate::metrics::Outcome as M;
         let started = std::time::Instant::now();
         let c = &self.counters;
-        let used = match signature::verify(secrets, signature_header, &body) {
-            Ok(i) => i,
-            Err(e) => {
-                c.count(provider, M::BadSignature);
-                return Err(e.into());
-            }
-        };
         let value: serde_json::Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
             Err(e) => {

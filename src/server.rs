@@ -5,8 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::Server;
-use poem::listener::TcpAcceptor;
 
 use crate::config::Config;
 use crate::ingest::Ingest;
@@ -152,6 +150,7 @@ fn announce(text: &str) {
 
 /// Runs the server until a shutdown signal.
 pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
+    let _lock = lock_data_dir(&config.data_dir)?;
     let db = open_database(&config)?;
     tracing::info!(
         config = %config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(none: defaults and environment)".into()),
@@ -188,7 +187,6 @@ pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("while binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let acceptor = TcpAcceptor::from_tokio(listener)?;
     println!("listening on http://{addr}");
     tracing::info!(%addr, "listening");
     // Ready only now: the database is open and migrated, the listener bound.
@@ -202,12 +200,7 @@ pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
     let indexer = tokio::spawn(index_search(db.clone()));
     let watcher = tokio::spawn(watch_config(state.clone(), reload));
     let app = crate::app(state.clone());
-    Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(
-            app,
-            shutdown_signal(term, int),
-            Some(Duration::from_secs(10)),
-        )
+    crate::http::connections::serve(listener, app, &config.limits, shutdown_signal(term, int))
         .await?;
     crate::systemd::notify("STOPPING=1");
     maintenance.abort();
@@ -224,6 +217,33 @@ pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Takes the data directory's `serve.lock` for the life of the process: two servers on
+/// one database would both run jobs and fight over the write lock. CLI commands do not
+/// take it (they work beside a running server); the kernel drops it if we crash.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("while creating data directory {}", dir.display()))?;
+    let path = dir.join("serve.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("while opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another `helpstack serve` is already running on data directory {} \
+             (it holds {}); stop it first, or give this one its own --data-dir",
+            dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("while locking {}", path.display()))
+        }
+    }
 }
 
 /// Pings systemd's watchdog only while the database answers and the ingest writer makes

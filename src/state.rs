@@ -49,6 +49,8 @@ pub struct AppState {
     pub ingest: Ingest,
     pub bus: Bus,
     pub login_limiter: crate::http::LoginLimiter,
+    /// Bytes of webhook bodies being read and not verified yet (`max_unverified_body_bytes`).
+    pub unverified: Arc<crate::webhook::budget::Budget>,
     secrets: RwLock<Arc<WebhookSecrets>>,
 }
 
@@ -62,6 +64,9 @@ impl AppState {
         secrets: WebhookSecrets,
     ) -> Self {
         Self {
+            unverified: crate::webhook::budget::Budget::new(
+                config.limits.max_unverified_body_bytes,
+            ),
             db,
             config,
             ingest,

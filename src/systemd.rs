@@ -12,6 +12,11 @@ pub fn notify(state: &str) -> bool {
     let Ok(sock) = UnixDatagram::unbound() else {
         return false;
     };
+    // Called from async code: a full or stuck socket must drop the message, never
+    // block a tokio worker (systemd reads these at once; a lost WATCHDOG=1 is resent).
+    if sock.set_nonblocking(true).is_err() {
+        return false;
+    }
     let bytes = path.as_encoded_bytes();
     let sent = if let Some(name) = bytes.strip_prefix(b"@") {
         // Abstract socket namespace (systemd uses it in some setups).
@@ -70,6 +75,41 @@ mod tests {
     fn child_sends() {
         if std::env::var_os("HELPSTACK_NOTIFY_CHILD").is_some() {
             assert!(notify("READY=1"));
+        }
+    }
+
+    /// A socket nobody reads fills up; with a blocking send the child would hang here.
+    #[test]
+    fn a_full_socket_drops_the_message_instead_of_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let _server = UnixDatagram::bind(&path).unwrap();
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "systemd::tests::child_floods", "--nocapture"])
+            .env("NOTIFY_SOCKET", &path)
+            .env("HELPSTACK_NOTIFY_CHILD", "1")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("notify blocked on a full socket");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success());
+    }
+
+    #[test]
+    fn child_floods() {
+        if std::env::var_os("HELPSTACK_NOTIFY_CHILD").is_some() {
+            let sent = (0..10_000).filter(|_| notify("WATCHDOG=1")).count();
+            assert!(sent < 10_000, "the socket never filled up");
         }
     }
 

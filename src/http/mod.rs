@@ -4,6 +4,7 @@ mod api;
 mod assets;
 mod auth;
 mod client_addr;
+pub mod connections;
 mod files;
 mod live;
 mod metrics;

@@ -43,7 +43,19 @@ pub async fn harden<E: Endpoint>(ep: E, req: Request) -> Result<Response> {
         }
     };
     let mut resp = result.unwrap_or_else(|e| error::respond(e, path.starts_with("/api/")));
-    let headers = resp.headers_mut();
+    add_headers(resp.headers_mut());
+    let status = resp.status().as_u16();
+    if resp.status().is_server_error() {
+        tracing::warn!(%client, %method, %path, status, "request failed");
+    } else {
+        tracing::debug!(%client, %method, %path, status, "request");
+    }
+    Ok(resp)
+}
+
+/// Adds the security headers a handler did not set itself. Also used for responses
+/// the connection layer writes without routing (503 at the connection cap).
+pub fn add_headers(headers: &mut poem::http::HeaderMap) {
     for (name, value) in [
         ("content-security-policy", CSP),
         ("x-frame-options", "DENY"),
@@ -55,13 +67,6 @@ pub async fn harden<E: Endpoint>(ep: E, req: Request) -> Result<Response> {
             headers.insert(name, HeaderValue::from_static(value));
         }
     }
-    let status = resp.status().as_u16();
-    if resp.status().is_server_error() {
-        tracing::warn!(%client, %method, %path, status, "request failed");
-    } else {
-        tracing::debug!(%client, %method, %path, status, "request");
-    }
-    Ok(resp)
 }
 
 /// Refuses foreign host names and cross-site writes before any handler runs.

@@ -7,10 +7,13 @@ use poem::http::StatusCode;
 use poem::web::{Data, Path, Query};
 use poem::{Body, Request, Response, handler};
 
+use futures_util::StreamExt;
+
 use crate::error::ApiError;
 use crate::model::Provider;
 use crate::state::AppState;
 use crate::webhook::handshake::{Handshake, HandshakeQuery, verify};
+use crate::webhook::signature::{SignatureError, Verifier};
 
 fn provider(name: &str) -> Result<Provider, ApiError> {
     Provider::parse(name).ok_or_else(|| ApiError::NotFound(format!("webhook provider {name:?}")))
@@ -44,7 +47,8 @@ pub async fn handshake(
     })
 }
 
-/// `POST /api/webhooks/{provider}`: verify, store, then acknowledge with 200.
+/// `POST /api/webhooks/{provider}`: check the signature header, read the body within
+/// the unverified-bytes budget while hashing it, store, then acknowledge with 200.
 #[handler]
 pub async fn receive(
     Path(name): Path<String>,
@@ -53,24 +57,26 @@ pub async fn receive(
     state: Data<&Arc<AppState>>,
 ) -> Result<Response, ApiError> {
     let provider = provider(&name)?;
-    let limit = state.config.max_body_bytes as usize;
     let declared = req
         .header("content-length")
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared.is_some_and(|n| n > state.config.max_body_bytes) {
         return Err(ApiError::PayloadTooLarge);
     }
-    let bytes = body.into_bytes_limit(limit).await.map_err(|e| match e {
-        poem::error::ReadBodyError::PayloadTooLarge => ApiError::PayloadTooLarge,
-        other => ApiError::BadRequest(format!("cannot read body: {other}")),
-    })?;
     let secrets = state.webhook_secrets();
+    let app_secrets = secrets.app_secrets();
     let header = req.header("x-hub-signature-256");
-    let result = state
-        .ingest
-        .receive(provider, &secrets.app_secrets(), header, bytes.to_vec())
-        .await;
-    match result {
+    // Refused before a byte of the body is read: no secret, no or malformed header.
+    let verifier = match Verifier::new(&app_secrets, header) {
+        Ok(v) => v,
+        Err(e) => return Err(refused(&state, provider, e)),
+    };
+    let (bytes, verifier) = read_hashing(body, declared, &state, verifier).await?;
+    let used = match verifier.finish(&bytes) {
+        Ok(i) => i,
+        Err(e) => return Err(refused(&state, provider, e)),
+    };
+    match state.ingest.receive_verified(provider, used, bytes).await {
         Ok(stored) => {
             tracing::debug!(%provider, journal = stored.journal_id, outcome = stored.outcome.as_str(), "webhook stored");
             Ok(Response::builder()
@@ -82,4 +88,45 @@ pub async fn receive(
             Err(e.into())
         }
     }
+}
+
+fn refused(state: &AppState, provider: Provider, e: SignatureError) -> ApiError {
+    tracing::warn!(%provider, error = %e, "webhook refused");
+    state.ingest.refuse(provider, e).into()
+}
+
+const BUSY: ApiError = ApiError::Overloaded("too many unverified webhook bodies are being read");
+
+/// Reads the body chunk by chunk into memory reserved from the unverified-bytes budget
+/// (the declared length up front, else as chunks arrive), feeding the HMAC as it goes.
+/// The reservation ends with this function: the signature is checked right after.
+async fn read_hashing<'a>(
+    body: Body,
+    declared: Option<u64>,
+    state: &AppState,
+    mut verifier: Verifier<'a>,
+) -> Result<(Vec<u8>, Verifier<'a>), ApiError> {
+    let limit = state.config.max_body_bytes;
+    let mut reservation = state.unverified.reservation();
+    if !reservation.grow_to(declared.unwrap_or(0)) {
+        return Err(BUSY);
+    }
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    let mut stream = std::pin::pin!(body.into_bytes_stream());
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut => ApiError::RequestTimeout,
+            _ => ApiError::BadRequest(format!("cannot read body: {e}")),
+        })?;
+        let total = (bytes.len() + chunk.len()) as u64;
+        if total > limit {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        if !reservation.grow_to(total) {
+            return Err(BUSY);
+        }
+        verifier.update(&chunk);
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((bytes, verifier))
 }

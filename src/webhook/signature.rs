@@ -40,36 +40,80 @@ pub fn verify(
     header: Option<&str>,
     body: &[u8],
 ) -> Result<usize, SignatureError> {
-    if secrets.is_empty() {
-        return Err(SignatureError::NoSecret);
+    let mut v = Verifier::new(secrets, header)?;
+    v.update(body);
+    v.finish(body)
+}
+
+/// A signature check that runs while the body streams in: the header is checked before
+/// any byte is read (so an unsigned request is refused without reading its body), the
+/// HMAC of the raw bytes is updated chunk by chunk, and only the escaped-unicode
+/// fallback needs the whole body at the end.
+pub struct Verifier<'a> {
+    secrets: Vec<&'a Secret>,
+    macs: Vec<HmacSha256>,
+    tag: Vec<u8>,
+}
+
+impl<'a> Verifier<'a> {
+    /// Checks that a secret is configured and the header is `sha256=<64 hex digits>`.
+    pub fn new(secrets: &[&'a Secret], header: Option<&str>) -> Result<Self, SignatureError> {
+        if secrets.is_empty() {
+            return Err(SignatureError::NoSecret);
+        }
+        let header = header.ok_or(SignatureError::Missing)?;
+        if header.is_empty() {
+            return Err(SignatureError::Missing);
+        }
+        // Meta sends lowercase `sha256=`; anything else is not Meta.
+        let hex_part = header
+            .strip_prefix("sha256=")
+            .ok_or(SignatureError::Malformed)?;
+        if hex_part.len() != 64 {
+            return Err(SignatureError::Malformed);
+        }
+        let tag = hex::decode(hex_part).map_err(|_| SignatureError::Malformed)?;
+        let macs = secrets
+            .iter()
+            .map(|s| HmacSha256::new_from_slice(s.expose().as_bytes()).expect("HMAC takes any key"))
+            .collect();
+        Ok(Self {
+            secrets: secrets.to_vec(),
+            macs,
+            tag,
+        })
     }
-    let header = header.ok_or(SignatureError::Missing)?;
-    if header.is_empty() {
-        return Err(SignatureError::Missing);
+
+    /// Feeds the next chunk of the raw body.
+    pub fn update(&mut self, chunk: &[u8]) {
+        for mac in &mut self.macs {
+            mac.update(chunk);
+        }
     }
-    // Meta sends lowercase `sha256=`; anything else is not Meta.
-    let hex_part = header
-        .strip_prefix("sha256=")
-        .ok_or(SignatureError::Malformed)?;
-    if hex_part.len() != 64 {
-        return Err(SignatureError::Malformed);
-    }
-    let tag = hex::decode(hex_part).map_err(|_| SignatureError::Malformed)?;
-    let escaped = if body.is_ascii() {
-        None
-    } else {
-        std::str::from_utf8(body).ok().map(escape_unicode)
-    };
-    for (i, secret) in secrets.iter().enumerate() {
-        if mac_matches(secret, body, &tag)
-            || escaped
-                .as_deref()
-                .is_some_and(|e| mac_matches(secret, e.as_bytes(), &tag))
+
+    /// Returns the index of the secret that signed `body` (every byte fed through
+    /// [`Verifier::update`]), trying the escaped-unicode form when the raw one fails.
+    pub fn finish(self, body: &[u8]) -> Result<usize, SignatureError> {
+        let tag = &self.tag;
+        // verify_slice compares in constant time.
+        if let Some(i) = self
+            .macs
+            .into_iter()
+            .position(|mac| mac.verify_slice(tag).is_ok())
         {
             return Ok(i);
         }
+        if body.is_ascii() {
+            return Err(SignatureError::Mismatch);
+        }
+        let Some(escaped) = std::str::from_utf8(body).ok().map(escape_unicode) else {
+            return Err(SignatureError::Mismatch);
+        };
+        self.secrets
+            .iter()
+            .position(|s| mac_matches(s, escaped.as_bytes(), tag))
+            .ok_or(SignatureError::Mismatch)
     }
-    Err(SignatureError::Mismatch)
 }
 
 fn mac_matches(secret: &Secret, body: &[u8], tag: &[u8]) -> bool {
@@ -153,6 +197,25 @@ mod tests {
             verify(&[], Some(&good), body),
             Err(SignatureError::NoSecret)
         );
+    }
+
+    #[test]
+    fn chunked_updates_match_the_whole_body() {
+        let body = "{\"text\":\"pâtes\"}".as_bytes();
+        let s = secret();
+        for header in [
+            sign("app-secret", body),
+            sign(
+                "app-secret",
+                escape_unicode(std::str::from_utf8(body).unwrap()).as_bytes(),
+            ),
+        ] {
+            let mut v = Verifier::new(&[&s], Some(&header)).unwrap();
+            for chunk in body.chunks(3) {
+                v.update(chunk);
+            }
+            assert_eq!(v.finish(body), Ok(0));
+        }
     }
 
     #[test]

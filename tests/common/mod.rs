@@ -117,6 +117,20 @@ impl Workdir {
         Server::spawn(self.command(&args))
     }
 
+    /// Starts `serve` through `sh` with the soft file-descriptor limit lowered to
+    /// `soft`, as a start outside systemd inherits it (1,024 on most systems).
+    pub fn serve_with_soft_nofile(&self, soft: u64, extra: &[&str]) -> Server {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(format!("ulimit -Sn {soft} && exec \"$0\" \"$@\""))
+            .args([bin(), "serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .current_dir(self.path())
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        Server::spawn(cmd)
+    }
+
     /// Opens the database read-write for assertions.
     pub fn db(&self) -> rusqlite::Connection {
         let c = rusqlite::Connection::open(self.db_path()).unwrap();
@@ -182,6 +196,33 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Like [`Server::expect_failure`], but a server still running after `limit` is
+    /// killed and the test fails instead of hanging.
+    pub fn expect_exit_within(w: &Workdir, extra: &[&str], limit: Duration) -> Output {
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = w
+            .command(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + limit;
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "serve still running after {limit:?}:\n{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         child.wait_with_output().unwrap()
     }
 
