@@ -136,7 +136,10 @@ pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
         .with_context(|| format!("while binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let acceptor = TcpAcceptor::from_tokio(listener)?;
-    println!("listening on http://{addr}");
+    // In the journal every line must be JSON; the event below carries the address there.
+    if !crate::systemd::stdout_is_journal() {
+        println!("listening on http://{addr}");
+    }
     tracing::info!(%addr, "listening");
     // Ready only now: the database is open and migrated, the listener bound.
     crate::systemd::notify("READY=1");
