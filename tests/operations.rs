@@ -389,6 +389,8 @@ fn the_journal_gets_only_json_lines() {
     use std::os::unix::fs::MetadataExt;
     use std::process::{Command, Stdio};
     let w = Workdir::new();
+    // An admin and a verify token exist, as after `helpstack init`: no one-time banner.
+    create_admin(&w);
     let log = w.path().join("journal.log");
     let file = std::fs::File::create(&log).unwrap();
     let meta = file.metadata().unwrap();
