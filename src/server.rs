@@ -187,7 +187,10 @@ pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("while binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    println!("listening on http://{addr}");
+    // In the journal every line must be JSON; the event below carries the address there.
+    if !crate::systemd::stdout_is_journal() {
+        println!("listening on http://{addr}");
+    }
     tracing::info!(%addr, "listening");
     // Ready only now: the database is open and migrated, the listener bound.
     crate::systemd::notify("READY=1");

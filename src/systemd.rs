@@ -41,6 +41,27 @@ pub fn watchdog_interval() -> Option<Duration> {
     (usec > 0).then(|| Duration::from_micros(usec / 2))
 }
 
+/// Tells whether stdout is systemd's journal: `JOURNAL_STREAM` holds the device and
+/// inode of that stream (systemd.exec(5)), so a redirected stdout does not count.
+pub fn stdout_is_journal() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Some((dev, ino)) = std::env::var("JOURNAL_STREAM")
+        .ok()
+        .and_then(|v| v.split_once(':').map(|(d, i)| (d.to_owned(), i.to_owned())))
+    else {
+        return false;
+    };
+    let Ok(meta) = std::io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .and_then(|fd| std::fs::File::from(fd).metadata())
+    else {
+        return false;
+    };
+    dev.parse() == Ok(meta.dev()) && ino.parse() == Ok(meta.ino())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -381,3 +381,45 @@ async fn serve_prunes_old_processed_journal_rows_and_done_jobs_but_keeps_unmatch
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Under systemd stdout is the journal (`JOURNAL_STREAM` names it): every line the server
+/// writes there is JSON, so the plain "listening on" line for a terminal is left out.
+#[test]
+fn the_journal_gets_only_json_lines() {
+    use std::os::unix::fs::MetadataExt;
+    use std::process::{Command, Stdio};
+    let w = Workdir::new();
+    // An admin and a verify token exist, as after `helpstack init`: no one-time banner.
+    create_admin(&w);
+    let log = w.path().join("journal.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let meta = file.metadata().unwrap();
+    let mut child = Command::new(bin())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(w.path())
+        .env_clear()
+        .envs(w.env.iter().map(|(k, v)| (k, v)))
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .stdin(Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    // The plain line used to be printed just before this event.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut text = String::new();
+    while Instant::now() < deadline {
+        text = std::fs::read_to_string(&log).unwrap();
+        if text.contains(r#""message":"listening""#) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.contains(r#""message":"listening""#), "{text}");
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {line}\n{text}"));
+    }
+}
