@@ -2,6 +2,7 @@
 //! per-provider parsers that turn payloads into [`crate::model`] events. No SQL here.
 
 pub mod handshake;
+mod json;
 pub mod messenger;
 pub mod parse;
 pub mod signature;
