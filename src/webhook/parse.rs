@@ -217,6 +217,31 @@ mod tests {
         assert!(count >= 60, "only {count} fixtures");
     }
 
+    /// The providers sit below the dispatcher: none of their files may import it.
+    #[test]
+    fn provider_parsers_do_not_import_the_dispatcher() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/webhook");
+        let mut dirs = vec![root.join("messenger"), root.join("whatsapp")];
+        let mut checked = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("source dir") {
+                let path = entry.expect("dir entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("read source");
+                for banned in ["super::parse", "webhook::parse", "super::super::parse"] {
+                    assert!(!text.contains(banned), "{} uses {banned}", path.display());
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 4, "only {checked} files checked");
+        let json = std::fs::read_to_string(root.join("json.rs")).expect("json.rs");
+        assert!(!json.contains("use crate::") && !json.contains("use super::m"));
+    }
+
     /// Ids of messages a fixture itself carries (not ids it merely targets).
     fn own_message_ids(body: &Value) -> Vec<String> {
         let mut ids = Vec::new();
