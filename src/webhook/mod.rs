@@ -3,6 +3,7 @@
 
 pub mod budget;
 pub mod handshake;
+mod json;
 pub mod messenger;
 pub mod parse;
 pub mod signature;

@@ -1,9 +1,5 @@
 //! Entry point for verified webhook bodies: checks the envelope's `object` against the
 //! endpoint it arrived on and hands the body to the provider's parser.
-//!
-//! Also holds the small value readers both parsers share, because Meta types the same
-//! field as a number in one format and a string in another (`changes[]` test payloads
-//! send every value as a string).
 
 use serde_json::Value;
 
@@ -50,50 +46,11 @@ pub fn expected_object(provider: Provider) -> &'static str {
     }
 }
 
-/// An id given as a non-empty string or an integer.
-pub(crate) fn id_str(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// A non-empty string field.
-pub(crate) fn text_str(value: Option<&Value>) -> Option<String> {
-    match value? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
-
-/// An integer given as a number or a numeric string.
-pub(crate) fn int_value(value: Option<&Value>) -> Option<i64> {
-    match value? {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// True only for JSON `true` or the string `"true"` (the `changes[]` format).
-pub(crate) fn flag(value: Option<&Value>) -> bool {
-    match value {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => s == "true",
-        _ => false,
-    }
-}
-
-/// The elements of an array field; absent or non-array reads as empty.
-pub(crate) fn items(value: Option<&Value>) -> &[Value] {
-    value.and_then(Value::as_array).map_or(&[], Vec::as_slice)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::EventKind;
+    use crate::webhook::json::{flag, id_str, items};
     use serde_json::json;
     use std::collections::HashMap;
     use std::path::Path;
@@ -215,21 +172,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn value_readers_accept_strings_and_numbers() {
-        assert_eq!(id_str(Some(&json!(1111111111))), Some("1111111111".into()));
-        assert_eq!(id_str(Some(&json!(" 42 "))), Some("42".into()));
-        assert_eq!(id_str(Some(&json!(""))), None);
-        assert_eq!(id_str(Some(&json!(1.5))), None);
-        assert_eq!(id_str(None), None);
-        assert_eq!(int_value(Some(&json!("3"))), Some(3));
-        assert_eq!(int_value(Some(&json!(3))), Some(3));
-        assert_eq!(int_value(Some(&json!("x"))), None);
-        assert!(flag(Some(&json!("true"))) && flag(Some(&json!(true))));
-        assert!(!flag(Some(&json!(1))) && !flag(None));
-        assert!(items(Some(&json!({"a": 1}))).is_empty());
-    }
-
     /// Every fixture on disk: parses without panicking, yields something, and no two
     /// fixtures reuse a message id.
     #[test]
@@ -273,6 +215,31 @@ mod tests {
             }
         }
         assert!(count >= 60, "only {count} fixtures");
+    }
+
+    /// The providers sit below the dispatcher: none of their files may import it.
+    #[test]
+    fn provider_parsers_do_not_import_the_dispatcher() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/webhook");
+        let mut dirs = vec![root.join("messenger"), root.join("whatsapp")];
+        let mut checked = 0;
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("source dir") {
+                let path = entry.expect("dir entry").path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("read source");
+                for banned in ["super::parse", "webhook::parse", "super::super::parse"] {
+                    assert!(!text.contains(banned), "{} uses {banned}", path.display());
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 4, "only {checked} files checked");
+        let json = std::fs::read_to_string(root.join("json.rs")).expect("json.rs");
+        assert!(!json.contains("use crate::") && !json.contains("use super::m"));
     }
 
     /// Ids of messages a fixture itself carries (not ids it merely targets).
