@@ -1,6 +1,11 @@
 //! Password hashing (argon2id) and session tokens. Pure functions: the store keeps the
 //! hashes, the HTTP layer the cookies.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
@@ -61,6 +66,47 @@ pub fn new_session_token() -> String {
 /// The form of a session token kept in the database.
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Throttles password guessing per client address: a few free tries, then each failure
+/// doubles the wait (capped), and a success clears it.
+#[derive(Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+const FREE_ATTEMPTS: u32 = 5;
+
+impl LoginLimiter {
+    /// Whether a login attempt from `ip` may be checked now.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        let map = self.failures.lock().expect("limiter lock poisoned");
+        match map.get(&ip) {
+            Some((n, last)) if *n >= FREE_ATTEMPTS => {
+                last.elapsed() >= Duration::from_secs(1 << (n - FREE_ATTEMPTS).min(8))
+            }
+            _ => true,
+        }
+    }
+
+    /// Counts a failed attempt.
+    pub fn failed(&self, ip: IpAddr) {
+        let mut map = self.failures.lock().expect("limiter lock poisoned");
+        if map.len() > 10_000 {
+            map.retain(|_, (_, last)| last.elapsed() < Duration::from_secs(600));
+        }
+        let entry = map.entry(ip).or_insert((0, Instant::now()));
+        entry.0 += 1;
+        entry.1 = Instant::now();
+    }
+
+    /// Clears the client after a successful login.
+    pub fn succeeded(&self, ip: IpAddr) {
+        self.failures
+            .lock()
+            .expect("limiter lock poisoned")
+            .remove(&ip);
+    }
 }
 
 #[cfg(test)]

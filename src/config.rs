@@ -546,6 +546,11 @@ impl FileConfig {
     ];
 }
 
+/// Reads the process environment: what `load` is given outside tests.
+pub fn process_env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -309,7 +309,11 @@ async fn watch_config(state: Arc<AppState>, reload: Reload) {
         };
         if signalled || current != seen {
             seen = current;
-            match crate::config::load(&reload.source, &reload.overrides, &crate::cli::env) {
+            match crate::config::load(
+                &reload.source,
+                &reload.overrides,
+                &crate::config::process_env,
+            ) {
                 Ok(fresh) => {
                     if fresh.listen != config.listen || fresh.data_dir != config.data_dir {
                         tracing::warn!(

@@ -48,7 +48,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub ingest: Ingest,
     pub bus: Bus,
-    pub login_limiter: crate::http::LoginLimiter,
+    pub login_limiter: crate::auth::LoginLimiter,
     /// Bytes of webhook bodies being read and not verified yet (`max_unverified_body_bytes`).
     pub unverified: Arc<crate::webhook::budget::Budget>,
     secrets: RwLock<Arc<WebhookSecrets>>,

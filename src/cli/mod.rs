@@ -82,9 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Reads the process environment (the one place the CLI touches it).
-pub fn env(key: &str) -> Option<String> {
-    std::env::var(key).ok()
-}
+pub use crate::config::process_env as env;
 
 /// Loads the configuration with no flag overrides, for admin commands.
 fn load(source: &ConfigSource) -> anyhow::Result<Config> {

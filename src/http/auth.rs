@@ -1,9 +1,6 @@
 //! Login, logout and the session guard for `/api/*`.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use poem::web::{Data, Json};
 use poem::{FromRequest, Request, RequestBody, Response, handler};
@@ -60,47 +57,6 @@ pub struct Credentials {
     password: String,
 }
 
-/// Throttles password guessing per client address: a few free tries, then each failure
-/// doubles the wait (capped), and a success clears it.
-#[derive(Default)]
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
-}
-
-const FREE_ATTEMPTS: u32 = 5;
-
-impl LoginLimiter {
-    fn check(&self, ip: IpAddr) -> Result<(), ApiError> {
-        let map = self.failures.lock().expect("limiter lock poisoned");
-        if let Some((n, last)) = map.get(&ip)
-            && *n >= FREE_ATTEMPTS
-        {
-            let wait = Duration::from_secs(1 << (n - FREE_ATTEMPTS).min(8));
-            if last.elapsed() < wait {
-                return Err(ApiError::TooManyRequests);
-            }
-        }
-        Ok(())
-    }
-
-    fn failed(&self, ip: IpAddr) {
-        let mut map = self.failures.lock().expect("limiter lock poisoned");
-        if map.len() > 10_000 {
-            map.retain(|_, (_, last)| last.elapsed() < Duration::from_secs(600));
-        }
-        let entry = map.entry(ip).or_insert((0, Instant::now()));
-        entry.0 += 1;
-        entry.1 = Instant::now();
-    }
-
-    fn succeeded(&self, ip: IpAddr) {
-        self.failures
-            .lock()
-            .expect("limiter lock poisoned")
-            .remove(&ip);
-    }
-}
-
 /// `POST /api/session`: checks the password and sets an HttpOnly session cookie.
 #[handler]
 pub async fn login(
@@ -109,7 +65,9 @@ pub async fn login(
     state: Data<&Arc<AppState>>,
 ) -> Result<Response, ApiError> {
     let ip = client_addr::client(req, &state.config);
-    state.login_limiter.check(ip)?;
+    if !state.login_limiter.allows(ip) {
+        return Err(ApiError::TooManyRequests);
+    }
     let username = c.username.clone();
     let found = state
         .db
@@ -192,7 +150,9 @@ pub async fn change_password(
         return Err(ApiError::BadRequest(reason));
     }
     let ip = client_addr::client(req, &state.config);
-    state.login_limiter.check(ip)?;
+    if !state.login_limiter.allows(ip) {
+        return Err(ApiError::TooManyRequests);
+    }
     let username = session.username.clone();
     let found = state
         .db

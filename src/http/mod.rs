@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use poem::{Endpoint, EndpointExt, Route, get, handler, post, web::Data};
 
-pub use auth::{AdminSession, LoginLimiter};
+pub use auth::AdminSession;
 
 use crate::state::AppState;
 
