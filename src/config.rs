@@ -138,7 +138,7 @@ pub enum ConfigError {
 impl Config {
     /// Returns the path of the SQLite database inside the data directory.
     pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("helpstack.db")
+        self.data_dir.join(crate::data_dir::DATABASE)
     }
 
     /// Returns the directory where attachment bytes are stored.

@@ -19,7 +19,7 @@ impl FileStore {
     /// A store rooted at `data_dir/attachments`.
     pub fn new(data_dir: &Path) -> Self {
         Self {
-            root: data_dir.join("attachments"),
+            root: data_dir.join(crate::data_dir::ATTACHMENTS),
         }
     }
 

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod data_dir;
 pub mod error;
 pub mod filestore;
 pub mod graph;

@@ -49,8 +49,8 @@ pub fn hand_over_database_files(data_dir: &Path, db: &Path) -> Option<u32> {
         p.push(suffix);
         names.push(p.into());
     }
-    names.push(data_dir.join("attachments"));
-    names.push(data_dir.join(crate::seal::KEY_FILE));
+    names.push(data_dir.join(crate::data_dir::ATTACHMENTS));
+    names.push(data_dir.join(crate::data_dir::KEY_FILE));
     for p in names.iter().filter(|p| p.exists()) {
         let _ = std::os::unix::fs::chown(p, Some(uid), Some(gid));
     }

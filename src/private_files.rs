@@ -68,10 +68,10 @@ pub fn data_paths(data_dir: &Path, db: &Path) -> Vec<std::path::PathBuf> {
         p.push(suffix);
         paths.push(p.into());
     }
-    paths.push(data_dir.join("attachments"));
-    paths.push(data_dir.join(crate::seal::KEY_FILE));
-    paths.push(data_dir.join(crate::seal::PREVIOUS_KEY_FILE));
-    paths.push(data_dir.join(crate::server::INITIAL_LOGIN_FILE));
+    use crate::data_dir::{ATTACHMENTS, INITIAL_LOGIN_FILE, KEY_FILE, PREVIOUS_KEY_FILE};
+    for name in [ATTACHMENTS, KEY_FILE, PREVIOUS_KEY_FILE, INITIAL_LOGIN_FILE] {
+        paths.push(data_dir.join(name));
+    }
     paths
 }
 

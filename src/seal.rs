@@ -21,11 +21,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
-/// Name of the key file in the data directory used when no config sets `secret_key`.
-pub const KEY_FILE: &str = "secret.key";
-/// The key being replaced while `rotate secret-key` re-seals, so a crash midway loses
-/// nothing: removed once every token is sealed with the new key.
-pub const PREVIOUS_KEY_FILE: &str = "secret.key.previous";
+use crate::data_dir::{KEY_FILE, PREVIOUS_KEY_FILE};
 /// Prefix of a sealed value (format version 1).
 pub const PREFIX: &str = "enc1:";
 /// Associated data: a sealed token cannot be passed off as another kind of value.
@@ -180,6 +176,17 @@ pub fn current_id() -> Option<String> {
         .clone()
 }
 
+/// `secret_key` of a config file, read here rather than through `config` (which
+/// validates keys with this module): unknown keys are ignored, unreadable is none.
+fn config_file_key(path: &std::path::Path) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct KeyOnly {
+        secret_key: Option<String>,
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    toml::from_str::<KeyOnly>(&text).ok()?.secret_key
+}
+
 /// Looks for a key another process put in place (a rotation), in the environment,
 /// the config file and the key file; the newest found becomes current.
 fn refresh() {
@@ -195,8 +202,7 @@ fn refresh() {
         found.push(k);
     } else if let Some(k) = config_file
         .as_deref()
-        .and_then(|p| crate::config::read_file(p).ok())
-        .and_then(|f| f.secret_key)
+        .and_then(config_file_key)
         .filter(|v| !v.is_empty())
     {
         found.push(k);

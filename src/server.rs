@@ -113,9 +113,7 @@ pub fn webhook_secrets(
     })
 }
 
-/// Name of the owner-only file the first start writes the generated login to when
-/// stdout is not a terminal.
-pub const INITIAL_LOGIN_FILE: &str = "initial-admin-password";
+use crate::data_dir::INITIAL_LOGIN_FILE;
 
 /// Shows the generated admin login: on a terminal, printed; otherwise (systemd, whose
 /// journal keeps stdout for anyone in the adm group) written to an owner-only file in
@@ -228,7 +226,7 @@ pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
 fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("while creating data directory {}", dir.display()))?;
-    let path = dir.join("serve.lock");
+    let path = dir.join(crate::data_dir::SERVE_LOCK);
     let file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)

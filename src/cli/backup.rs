@@ -95,7 +95,7 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
         Some(_) => "secret_key in the config file".to_string(),
         None => config
             .data_dir
-            .join(crate::seal::KEY_FILE)
+            .join(crate::data_dir::KEY_FILE)
             .display()
             .to_string(),
     };

@@ -129,7 +129,7 @@ pub fn run(path: &Path, mut args: Args) -> anyhow::Result<()> {
     // data directory's key file (moved into the config), else a new one.
     answers.secret_key = secret_key
         .or_else(|| {
-            std::fs::read_to_string(answers.data_dir.join(crate::seal::KEY_FILE))
+            std::fs::read_to_string(answers.data_dir.join(crate::data_dir::KEY_FILE))
                 .ok()
                 .map(|k| k.trim().to_string())
         })

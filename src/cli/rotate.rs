@@ -324,7 +324,7 @@ fn secret_key(config: &config::Config) -> anyhow::Result<()> {
     }
     let db = crate::server::open_database(config)?;
     let conn = db.conn()?;
-    let key_file = config.data_dir.join(crate::seal::KEY_FILE);
+    let key_file = config.data_dir.join(crate::data_dir::KEY_FILE);
     let in_file = config
         .file
         .as_deref()
@@ -336,7 +336,7 @@ fn secret_key(config: &config::Config) -> anyhow::Result<()> {
         Some(k) => k.clone(),
         None => std::fs::read_to_string(&key_file)?.trim().to_string(),
     };
-    let previous = key_file.with_file_name(crate::seal::PREVIOUS_KEY_FILE);
+    let previous = key_file.with_file_name(crate::data_dir::PREVIOUS_KEY_FILE);
     let _ = std::fs::remove_file(&previous);
     crate::private_files::create_new(&previous, format!("{old}\n").as_bytes())?;
     let new = crate::seal::generate_key();

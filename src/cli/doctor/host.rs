@@ -318,7 +318,7 @@ pub(super) fn private_files(config: &Config) -> Check {
 /// Checks the key that seals the access tokens is there and opens them, and that no
 /// token is stored in plaintext. Installs the key for the Graph checks that follow.
 pub(super) fn token_key(config: &Config, conn: Option<&Connection>) -> Check {
-    let key_file = config.data_dir.join(crate::seal::KEY_FILE);
+    let key_file = config.data_dir.join(crate::data_dir::KEY_FILE);
     if config.secret_key.is_none() && !key_file.exists() {
         return warn(
             "token key",
