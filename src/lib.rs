@@ -1,7 +1,8 @@
 //! HelpStack: a self-hosted inbox for Meta messaging.
 //!
-//! Data flows one way: `http` -> `webhook` (verify, parse into `model`) -> `ingest`
-//! (one writer, group commit) -> `store` -> `live` (after commit).
+//! Data flows one way: `http` (streams the body through the signature check) ->
+//! `ingest` (parses it with `webhook`, then one writer, group commit) -> `store` ->
+//! `live` (after commit). docs/design.md "Layers"; tests/layers.rs enforces them.
 
 pub mod auth;
 pub mod cli;
