@@ -329,16 +329,16 @@ fn write_all(
     opts: &store::apply::Options,
     index: bool,
 ) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let results = group
-        .iter()
-        .map(|sub| apply_one(&tx, sub, opts))
-        .collect::<Result<Vec<_>, _>>()?;
-    if index {
-        store::search::index_pending(&tx)?;
-    }
-    tx.commit()?;
-    Ok(results)
+    store::immediate(conn, |tx| {
+        let results = group
+            .iter()
+            .map(|sub| apply_one(tx, sub, opts))
+            .collect::<Result<Vec<_>, _>>()?;
+        if index {
+            store::search::index_pending(tx)?;
+        }
+        Ok(results)
+    })
 }
 
 fn write_each(
@@ -347,7 +347,16 @@ fn write_each(
     opts: &store::apply::Options,
     index: bool,
 ) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
-    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    store::immediate(conn, |tx| write_each_in(tx, group, opts, index))
+}
+
+/// [`write_each`] inside its transaction: one savepoint per webhook.
+fn write_each_in(
+    tx: &mut rusqlite::Transaction<'_>,
+    group: &[Submission],
+    opts: &store::apply::Options,
+    index: bool,
+) -> Result<Vec<(Stored, Vec<Change>)>, StoreError> {
     let mut results = Vec::with_capacity(group.len());
     for sub in group {
         let sp = tx.savepoint()?;
@@ -360,7 +369,7 @@ fn write_each(
                 drop(sp); // rolls back this webhook's partial writes
                 tracing::error!(provider = %sub.provider, error = %e, "webhook could not be applied; journaled as failed");
                 let reason = e.to_string();
-                let id = journal::insert(&tx, &entry(sub, Outcome::Failed, Some(&reason), 0, &[]))?;
+                let id = journal::insert(tx, &entry(sub, Outcome::Failed, Some(&reason), 0, &[]))?;
                 (stored(id, Outcome::Failed, 0), Vec::new())
             }
         };
@@ -376,7 +385,6 @@ fn write_each(
             Err(e) => tracing::error!(error = %e, "indexing new messages for search failed"),
         }
     }
-    tx.commit()?;
     Ok(results)
 }
 

@@ -262,11 +262,7 @@ async fn watchdog(db: Db, progress: Arc<crate::ingest::Progress>, every: Duratio
             );
             continue;
         }
-        let alive = tokio::time::timeout(
-            every,
-            db.call(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)),
-        )
-        .await;
+        let alive = tokio::time::timeout(every, db.call(|conn| store::ping(conn))).await;
         match alive {
             Ok(Ok(_)) => {
                 crate::systemd::notify("WATCHDOG=1");
@@ -390,15 +386,7 @@ async fn index_search(db: Db) {
         tick.tick().await;
         match db.call(|conn| store::search::progress(conn)).await {
             Ok((through, last)) if last > through && through == seen => {
-                let r = db
-                    .write(|conn| {
-                        let tx = conn
-                            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                        let n = store::search::index_pending(&tx)?;
-                        tx.commit()?;
-                        Ok(n)
-                    })
-                    .await;
+                let r = db.write(store::search::index_pending_now).await;
                 if let Err(e) = r {
                     tracing::warn!(error = %e, "indexing messages for search failed");
                 }

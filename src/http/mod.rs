@@ -58,7 +58,7 @@ async fn healthz(state: Data<&Arc<AppState>>) -> poem::Result<&'static str> {
     }
     state
         .db
-        .call(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .call(|conn| crate::store::ping(conn))
         .await
         .map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
     Ok("ok")

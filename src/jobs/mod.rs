@@ -256,33 +256,31 @@ async fn run_one(ctx: &Context, config: &PoolConfig, pause: &Pause, j: job::Job)
     let saved = ctx
         .db
         .write_unsynced(move |conn| {
-            // Immediate: take the write lock up front, so a writer outside the gate
-            // (a CLI command in another process) makes this wait (busy_timeout) rather than fail.
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let mut changes = Vec::new();
-            match &verdict {
-                Verdict::Done => {
-                    if let Some(finish) = finish {
-                        changes = finish(&tx)?;
+            crate::store::immediate(conn, |tx| {
+                let mut changes = Vec::new();
+                match &verdict {
+                    Verdict::Done => {
+                        if let Some(finish) = finish {
+                            changes = finish(tx)?;
+                        }
+                        job::complete(tx, id)?
                     }
-                    job::complete(&tx, id)?
-                }
-                Verdict::Retry(m) => job::retry(&tx, id, delay, m, false)?,
-                Verdict::Wait(m) | Verdict::Defer(m) => job::retry(&tx, id, delay, m, true)?,
-                Verdict::Fail(reason, m) => {
-                    job::fail(&tx, id, *reason, m)?;
-                    // The attachment itself shows why it is missing.
-                    if kind == JobKind::DownloadAttachment {
-                        crate::store::attachment::mark_failed(&tx, subject, m)?;
-                        changes.push(Change::attachment_updated(subject));
-                        if let Some(w) = crate::store::attachment::work(&tx, subject)? {
-                            changes.push(Change::message_updated(w.message_id));
+                    Verdict::Retry(m) => job::retry(tx, id, delay, m, false)?,
+                    Verdict::Wait(m) | Verdict::Defer(m) => job::retry(tx, id, delay, m, true)?,
+                    Verdict::Fail(reason, m) => {
+                        job::fail(tx, id, *reason, m)?;
+                        // The attachment itself shows why it is missing.
+                        if kind == JobKind::DownloadAttachment {
+                            crate::store::attachment::mark_failed(tx, subject, m)?;
+                            changes.push(Change::attachment_updated(subject));
+                            if let Some(w) = crate::store::attachment::work(tx, subject)? {
+                                changes.push(Change::message_updated(w.message_id));
+                            }
                         }
                     }
                 }
-            }
-            tx.commit()?;
-            Ok(changes)
+                Ok(changes)
+            })
         })
         .await;
     match saved {

@@ -250,6 +250,25 @@ pub fn checkpoint(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Runs `f` in one IMMEDIATE transaction and commits it when `f` succeeds. The write
+/// lock is taken up front, so a writer in another process (a CLI command) makes this
+/// wait on `busy_timeout` instead of failing halfway.
+pub fn immediate<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut rusqlite::Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    let mut tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let out = f(&mut tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+/// Whether the database answers a trivial query (`/healthz`, the watchdog).
+pub fn ping(conn: &Connection) -> Result<()> {
+    conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
+    Ok(())
+}
+
 /// Current time in epoch milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

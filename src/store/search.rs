@@ -16,6 +16,12 @@ fn indexed_through(conn: &Connection) -> Result<i64> {
         .query_row([], |r| r.get(0))?)
 }
 
+/// Indexes what is pending in a transaction of its own (the maintenance task, when
+/// no ingest transaction does it).
+pub fn index_pending_now(conn: &mut Connection) -> Result<usize> {
+    super::immediate(conn, |tx| index_pending(tx))
+}
+
 /// Indexes every message added since the last call, in the caller's transaction;
 /// returns how many messages it looked at. Call it before committing anything that
 /// inserted messages (the maintenance task also calls it as a safety net).
