@@ -347,10 +347,10 @@ fn set_token_clears_the_flag_and_requeues_token_failures() {
          INSERT INTO contacts (id, channel_id, external_id, created_at, updated_at) VALUES (1, 1, 'a', 0, 0);
          INSERT INTO contacts (id, channel_id, external_id, created_at, updated_at) VALUES (2, 1, 'b', 0, 0);
          INSERT INTO contacts (id, channel_id, external_id, created_at, updated_at) VALUES (3, 2, 'c', 0, 0);
-         INSERT INTO jobs (id, kind, subject_id, state, attempts, run_at, last_error, created_at, updated_at) VALUES
-           (1, 'fetch_profile', 1, 'failed', 1, 0, 'access token rejected (code 190): Session has expired', 0, 0),
-           (2, 'fetch_profile', 2, 'failed', 8, 0, 'gave up after 8 attempts: temporary failure: HTTP 500', 0, 0),
-           (3, 'fetch_profile', 3, 'failed', 1, 0, 'access token rejected (code 190): other channel', 0, 0);",
+         INSERT INTO jobs (id, kind, subject_id, state, attempts, run_at, last_error, created_at, updated_at, failure_reason) VALUES
+           (1, 'fetch_profile', 1, 'failed', 1, 0, 'access token rejected (code 190): Session has expired', 0, 0, 'token_invalid'),
+           (2, 'fetch_profile', 2, 'failed', 8, 0, 'gave up after 8 attempts: temporary failure: HTTP 500', 0, 0, 'retries_exhausted'),
+           (3, 'fetch_profile', 3, 'failed', 1, 0, 'access token rejected (code 190): other channel', 0, 0, 'token_invalid');",
     )
     .unwrap();
     drop(db);

@@ -270,8 +270,8 @@ pub fn requeue_token_failures(conn: &Connection, id: i64) -> Result<usize> {
     )?;
     Ok(conn.execute(
         "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?2, locked_until = NULL,
-                updated_at = ?2
-         WHERE state = 'failed' AND last_error LIKE '%access token rejected%'
+                failure_reason = NULL, updated_at = ?2
+         WHERE state = 'failed' AND failure_reason = 'token_invalid'
            AND ((kind = 'fetch_profile'
                  AND subject_id IN (SELECT id FROM contacts WHERE channel_id = ?1))
              OR (kind = 'download_attachment'

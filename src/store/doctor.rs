@@ -16,6 +16,20 @@ pub fn failed_job_reasons(conn: &Connection, since_ms: i64) -> Result<Vec<(Strin
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// How many jobs failed with `reason` since `since_ms`.
+pub fn failed_with_reason(
+    conn: &Connection,
+    since_ms: i64,
+    reason: super::job::FailureReason,
+) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM jobs WHERE state = 'failed' AND updated_at >= ?1
+           AND failure_reason = ?2",
+        rusqlite::params![since_ms, reason],
+        |r| r.get(0),
+    )?)
+}
+
 /// How many jobs failed before `before_ms`.
 pub fn failed_jobs_before(conn: &Connection, before_ms: i64) -> Result<i64> {
     Ok(conn.query_row(

@@ -134,10 +134,9 @@ fn failed_jobs(conn: &Connection) -> store::Result<Check> {
         .take(5)
         .map(|(k, n)| format!("{n}x {k}"))
         .collect();
-    let hint = if groups
-        .iter()
-        .any(|(k, _)| k.contains("access token rejected"))
-    {
+    let token_failures =
+        store::doctor::failed_with_reason(conn, since, store::job::FailureReason::TokenInvalid)?;
+    let hint = if token_failures > 0 {
         "replace the channel's token with `helpstack channel set-token ID --value TOKEN`: it re-queues the jobs the old one failed"
     } else {
         "see the reasons above; failed downloads show on their message in the dashboard"
@@ -301,11 +300,20 @@ mod tests {
         assert_eq!(c.detail, "none in the last 7 days (1 older)");
     }
 
+    /// A failed job, with the reason code the job runner stores for such an error.
     fn fail_job(conn: &Connection, subject_id: i64, error: &str, at_ms: i64) {
+        let reason = if error.starts_with("access token rejected") {
+            "token_invalid"
+        } else if error.starts_with("gave up after") {
+            "retries_exhausted"
+        } else {
+            "other"
+        };
         conn.execute(
-            "INSERT INTO jobs (kind, subject_id, state, run_at, last_error, created_at, updated_at)
-             VALUES ('download_attachment', ?1, 'failed', 0, ?2, ?3, ?3)",
-            rusqlite::params![subject_id, error, at_ms],
+            "INSERT INTO jobs (kind, subject_id, state, run_at, last_error, created_at, updated_at,
+                               failure_reason)
+             VALUES ('download_attachment', ?1, 'failed', 0, ?2, ?3, ?3, ?4)",
+            rusqlite::params![subject_id, error, at_ms, reason],
         )
         .unwrap();
     }
