@@ -9,13 +9,15 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
 use crate::secrets::Secret;
 
+mod file;
 pub mod limits;
+mod resolve;
 
+pub use file::{FileConfig, read_file, set_file_key};
 pub use limits::Limits;
+pub use resolve::{resolve, validate};
 
 /// Listen address when nothing else is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -31,36 +33,6 @@ pub const DEFAULT_CONFIG_FILE: &str = "helpstack.toml";
 pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 100 * 1024 * 1024;
 /// Proxies trusted when none are configured: one on this machine (the documented setup).
 pub const DEFAULT_TRUSTED_PROXIES: &[&str] = &["127.0.0.0/8", "::1/128"];
-
-/// The keys a config file may contain. Unknown keys are an error.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub listen: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    pub graph_api_url: Option<String>,
-    pub app_secret: Option<String>,
-    pub verify_token: Option<String>,
-    pub instagram_verify_token: Option<String>,
-    pub whatsapp_verify_token: Option<String>,
-    pub max_body_bytes: Option<u64>,
-    pub public_url: Option<String>,
-    pub allow_private_media_hosts: Option<bool>,
-    pub job_workers: Option<usize>,
-    pub job_max_attempts: Option<u32>,
-    pub max_attachment_bytes: Option<u64>,
-    pub profile_max_age_days: Option<u64>,
-    pub metrics_token: Option<String>,
-    pub journal_retention_days: Option<u64>,
-    pub trusted_proxies: Option<Vec<String>>,
-    pub client_ip_header: Option<String>,
-    pub secret_key: Option<String>,
-    pub header_read_timeout_secs: Option<u64>,
-    pub body_read_timeout_secs: Option<u64>,
-    pub idle_timeout_secs: Option<u64>,
-    pub max_connections: Option<usize>,
-    pub max_unverified_body_bytes: Option<u64>,
-}
 
 /// Values given on the command line; they win over everything else.
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -175,33 +147,6 @@ impl ConfigSource {
     }
 }
 
-/// Reads and parses a config file, rejecting unknown keys.
-pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
-            ConfigError::Missing(path.to_path_buf())
-        } else {
-            ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            }
-        }
-    })?;
-    let mut file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.to_path_buf(),
-        message: e.message().to_string(),
-    })?;
-    // A relative data_dir in a file means "next to the file", not "wherever serve was
-    // started from", so moving the working directory never loses the database.
-    if let Some(dir) = &file.data_dir
-        && dir.is_relative()
-    {
-        let base = path.parent().unwrap_or(Path::new("."));
-        file.data_dir = Some(base.join(dir));
-    }
-    Ok(file)
-}
-
 /// Loads the configuration from the file (if any), the environment and the flags.
 pub fn load(
     source: &ConfigSource,
@@ -216,334 +161,20 @@ pub fn load(
     resolve(file, file_path, flags, env)
 }
 
-/// Combines the layers; split from [`load`] so tests can skip the filesystem.
-pub fn resolve(
-    file: FileConfig,
-    file_path: Option<PathBuf>,
-    flags: &Overrides,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigError> {
-    let env = |k: &str| env(k).filter(|v| !v.is_empty());
-    let first_env = |keys: &[&str]| keys.iter().find_map(|k| env(k));
-    let limits = limits::resolve(&file, &env)?;
-
-    let listen = flags
-        .listen
-        .clone()
-        .or_else(|| env("HELPSTACK_LISTEN"))
-        .or(file.listen)
-        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-    let data_dir = flags
-        .data_dir
-        .clone()
-        .or_else(|| env("HELPSTACK_DATA_DIR").map(PathBuf::from))
-        .or(file.data_dir)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    let graph_api_url = flags
-        .graph_api_url
-        .clone()
-        .or_else(|| env("HELPSTACK_GRAPH_API_URL"))
-        .or(file.graph_api_url)
-        .unwrap_or_else(|| DEFAULT_GRAPH_API_URL.to_string())
-        .trim_end_matches('/')
-        .to_string();
-    let app_secret = first_env(&["HELPSTACK_APP_SECRET", "FACEBOOK_APP_SECRET"])
-        .or(file.app_secret)
-        .and_then(Secret::new);
-    let facebook = first_env(&["HELPSTACK_VERIFY_TOKEN", "FACEBOOK_VERIFY_TOKEN"])
-        .or(file.verify_token)
-        .and_then(Secret::new);
-    let instagram = first_env(&["HELPSTACK_INSTAGRAM_VERIFY_TOKEN", "INSTAGRAM_VERIFY_TOKEN"])
-        .or(file.instagram_verify_token)
-        .and_then(Secret::new)
-        .or_else(|| facebook.clone());
-    let whatsapp = first_env(&["HELPSTACK_WHATSAPP_VERIFY_TOKEN", "WHATSAPP_VERIFY_TOKEN"])
-        .or(file.whatsapp_verify_token)
-        .and_then(Secret::new)
-        .or_else(|| facebook.clone());
-    let max_body_bytes = match flags.max_body_bytes {
-        Some(v) => v,
-        None => match env("HELPSTACK_MAX_BODY_BYTES") {
-            Some(v) => parse_env("HELPSTACK_MAX_BODY_BYTES", &v)?,
-            None => file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
-        },
-    };
-    let public_url = env("HELPSTACK_PUBLIC_URL").or(file.public_url);
-    let allow_private_media_hosts = match env("HELPSTACK_ALLOW_PRIVATE_MEDIA_HOSTS") {
-        Some(v) => parse_env("HELPSTACK_ALLOW_PRIVATE_MEDIA_HOSTS", &v)?,
-        None => file.allow_private_media_hosts.unwrap_or(false),
-    };
-    let job_workers = match env("HELPSTACK_JOB_WORKERS") {
-        Some(v) => parse_env("HELPSTACK_JOB_WORKERS", &v)?,
-        None => file.job_workers.unwrap_or(4),
-    };
-    let job_max_attempts = match env("HELPSTACK_JOB_MAX_ATTEMPTS") {
-        Some(v) => parse_env("HELPSTACK_JOB_MAX_ATTEMPTS", &v)?,
-        None => file.job_max_attempts.unwrap_or(8),
-    };
-    let max_attachment_bytes = match env("HELPSTACK_MAX_ATTACHMENT_BYTES") {
-        Some(v) => parse_env("HELPSTACK_MAX_ATTACHMENT_BYTES", &v)?,
-        None => file
-            .max_attachment_bytes
-            .unwrap_or(DEFAULT_MAX_ATTACHMENT_BYTES),
-    };
-    let profile_max_age_days = match env("HELPSTACK_PROFILE_MAX_AGE_DAYS") {
-        Some(v) => parse_env("HELPSTACK_PROFILE_MAX_AGE_DAYS", &v)?,
-        None => file.profile_max_age_days.unwrap_or(7),
-    };
-
-    let config = Config {
-        file: file_path,
-        limits,
-        listen,
-        data_dir,
-        graph_api_url,
-        app_secret,
-        verify_tokens: VerifyTokens {
-            facebook,
-            instagram,
-            whatsapp,
-        },
-        max_body_bytes,
-        public_url,
-        allow_private_media_hosts,
-        job_workers,
-        job_max_attempts,
-        max_attachment_bytes,
-        profile_max_age_days,
-        journal_retention_days: match env("HELPSTACK_JOURNAL_RETENTION_DAYS") {
-            Some(v) => parse_env("HELPSTACK_JOURNAL_RETENTION_DAYS", &v)?,
-            None => file.journal_retention_days.unwrap_or(30),
-        },
-        metrics_token: env("HELPSTACK_METRICS_TOKEN")
-            .or(file.metrics_token)
-            .and_then(Secret::new),
-        trusted_proxies: match env("HELPSTACK_TRUSTED_PROXIES") {
-            Some(v) => parse_proxies(
-                "HELPSTACK_TRUSTED_PROXIES",
-                v.split([',', ' ']).filter(|s| !s.is_empty()),
-            )?,
-            None => match &file.trusted_proxies {
-                Some(list) => parse_proxies("trusted_proxies", list.iter().map(String::as_str))?,
-                None => DEFAULT_TRUSTED_PROXIES
-                    .iter()
-                    .map(|p| p.parse().expect("valid default"))
-                    .collect(),
-            },
-        },
-        client_ip_header: env("HELPSTACK_CLIENT_IP_HEADER")
-            .or(file.client_ip_header)
-            .map(|h| h.trim().to_ascii_lowercase())
-            .filter(|h| !h.is_empty()),
-        secret_key: env("HELPSTACK_SECRET_KEY")
-            .or(file.secret_key)
-            .and_then(Secret::new),
-    };
-    validate(&config)?;
-    Ok(config)
-}
-
-fn parse_env<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
+/// Parses a value from the environment for `key`.
+pub(crate) fn parse_env<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError::Invalid {
         key: key.to_string(),
         message: format!("cannot parse {value:?}"),
     })
 }
 
-/// Parses trusted proxies: networks in CIDR form, or single addresses.
-fn parse_proxies<'a>(
-    key: &str,
-    items: impl Iterator<Item = &'a str>,
-) -> Result<Vec<ipnet::IpNet>, ConfigError> {
-    items
-        .map(|item| {
-            let item = item.trim();
-            item.parse::<ipnet::IpNet>()
-                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| {
-                    invalid(
-                        key,
-                        format!("{item:?} is not an address or network (e.g. 10.0.0.0/8)"),
-                    )
-                })
-        })
-        .collect()
-}
-
-fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+/// A config error for `key`.
+pub(crate) fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
         message: message.into(),
     }
-}
-
-/// Checks values that parse but cannot work.
-pub fn validate(config: &Config) -> Result<(), ConfigError> {
-    if let Some(k) = &config.secret_key
-        && let Err(e) = crate::seal::parse_key(k.expose())
-    {
-        return Err(invalid(
-            "secret_key",
-            e.to_string().trim_start_matches("secret_key: "),
-        ));
-    }
-    if config.listen.parse::<std::net::SocketAddr>().is_err() {
-        return Err(invalid(
-            "listen",
-            format!(
-                "{:?} is not an IP:port address (e.g. 127.0.0.1:8080)",
-                config.listen
-            ),
-        ));
-    }
-    if !(config.graph_api_url.starts_with("https://")
-        || config.graph_api_url.starts_with("http://"))
-    {
-        return Err(invalid(
-            "graph_api_url",
-            "must start with https:// (or http:// for a local test server)",
-        ));
-    }
-    if config.max_body_bytes < 1024 {
-        return Err(invalid("max_body_bytes", "must be at least 1024"));
-    }
-    limits::validate(&config.limits, config.max_body_bytes)?;
-    if config.job_workers > 64 {
-        return Err(invalid(
-            "job_workers",
-            "must be between 0 (no background jobs) and 64",
-        ));
-    }
-    if config.job_max_attempts == 0 {
-        return Err(invalid("job_max_attempts", "must be at least 1"));
-    }
-    if let Some(h) = &config.client_ip_header
-        && !h
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(invalid(
-            "client_ip_header",
-            format!("{h:?} is not a header name (e.g. X-Real-IP)"),
-        ));
-    }
-    if let Some(url) = &config.public_url
-        && !(url.starts_with("https://") || url.starts_with("http://"))
-    {
-        return Err(invalid(
-            "public_url",
-            "must be an absolute URL such as https://help.example.com",
-        ));
-    }
-    Ok(())
-}
-
-/// Sets `key = "value"` in a config file, keeping every other line (and comment) as it
-/// is: replaces an existing assignment, else uncomments `# key = ...`, else appends.
-/// The file keeps its mode; a missing file is created with mode 0600.
-pub fn set_file_key(path: &Path, key: &str, value: &str) -> Result<(), ConfigError> {
-    if !FileConfig::KEYS.contains(&key) {
-        return Err(invalid(key, "not a config file key"));
-    }
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(source) => {
-            return Err(ConfigError::Read {
-                path: path.to_path_buf(),
-                source,
-            });
-        }
-    };
-    let line = format!("{key} = {}", toml::Value::String(value.to_string()));
-    let is_assignment = |l: &str, commented: bool| {
-        let l = l.trim_start();
-        let l = if commented {
-            match l.strip_prefix('#') {
-                Some(rest) => rest.trim_start(),
-                None => return false,
-            }
-        } else {
-            l
-        };
-        l.strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    };
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    if let Some(i) = lines.iter().position(|l| is_assignment(l, false)) {
-        lines[i] = line;
-    } else if let Some(i) = lines.iter().position(|l| is_assignment(l, true)) {
-        lines[i] = line;
-    } else {
-        lines.push(line);
-    }
-    let mut out = lines.join("\n");
-    out.push('\n');
-    // Check the result still parses before replacing the file.
-    toml::from_str::<FileConfig>(&out).map_err(|e| ConfigError::Parse {
-        path: path.to_path_buf(),
-        message: e.message().to_string(),
-    })?;
-    write_atomically(path, &out).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// Replaces a file through a temp file and rename, keeping its permissions.
-fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-    let meta = std::fs::metadata(path).ok();
-    let mode = meta
-        .as_ref()
-        .map(|m| m.permissions().mode() & 0o777)
-        .unwrap_or(0o600);
-    let tmp = path.with_extension("toml.tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)?;
-    f.write_all(content.as_bytes())?;
-    f.sync_all()?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-    if let Some(m) = meta {
-        // Keep the owner (e.g. root:helpstack) when run as root; harmless otherwise.
-        let _ = std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid()));
-    }
-    std::fs::rename(&tmp, path)
-}
-
-impl FileConfig {
-    /// Every key a config file may contain.
-    pub const KEYS: &'static [&'static str] = &[
-        "listen",
-        "data_dir",
-        "graph_api_url",
-        "app_secret",
-        "verify_token",
-        "instagram_verify_token",
-        "whatsapp_verify_token",
-        "max_body_bytes",
-        "public_url",
-        "allow_private_media_hosts",
-        "job_workers",
-        "job_max_attempts",
-        "max_attachment_bytes",
-        "profile_max_age_days",
-        "metrics_token",
-        "journal_retention_days",
-        "trusted_proxies",
-        "client_ip_header",
-        "secret_key",
-        "header_read_timeout_secs",
-        "body_read_timeout_secs",
-        "idle_timeout_secs",
-        "max_connections",
-        "max_unverified_body_bytes",
-    ];
 }
 
 /// Reads the process environment: what `load` is given outside tests.
