@@ -32,8 +32,7 @@ function renderBanners() {
   const out = [];
   const st = S.status || {};
   if (st.app_secret_configured === false) {
-    out.push(banner('warn', 'Webhooks are rejected until an app secret is configured.',
-      'Set app_secret in the config file (or HELPSTACK_APP_SECRET) to your Meta App Secret and restart.'));
+    out.push(banner('warn', sentence(st.app_secret_problem), sentence(st.app_secret_step)));
   }
   if (st.verify_token_configured === false) {
     out.push(banner('warn', 'No webhook verify token is configured: Meta cannot verify the callback URLs.', null));
@@ -45,6 +44,12 @@ function renderBanners() {
     }
   }
   $('banners').replaceChildren(...out);
+}
+
+// Server texts are clauses ("no app secret ..."); shown as sentences.
+function sentence(text) {
+  const t = String(text || '');
+  return t ? `${t[0].toUpperCase()}${t.slice(1)}${/[.!?]$/.test(t) ? '' : '.'}` : '';
 }
 
 function banner(kind, title, detail) {
@@ -82,7 +87,9 @@ function setupCard() {
     h('pre', null, 'helpstack channel add facebook  --page-id PAGE_ID --access-token TOKEN\n' +
       'helpstack channel add instagram --account-id IG_ID --access-token TOKEN\n' +
       'helpstack channel add whatsapp  --phone-number-id PHONE_ID --access-token TOKEN'),
-    S.status && S.status.app_secret_configured === false ? h('p', { class: 'warn-text' }, 'Webhooks are rejected until an app secret is configured.') : null);
+    S.status && S.status.app_secret_configured === false
+      ? h('p', { class: 'warn-text' }, `${sentence(S.status.app_secret_problem)} ${sentence(S.status.app_secret_step)}`)
+      : null);
 }
 
 async function copy(text) {

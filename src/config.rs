@@ -34,6 +34,24 @@ pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 100 * 1024 * 1024;
 /// Proxies trusted when none are configured: one on this machine (the documented setup).
 pub const DEFAULT_TRUSTED_PROXIES: &[&str] = &["127.0.0.0/8", "::1/128"];
 
+/// The operator's problem when no app secret is configured; [`app_secret_step`] says
+/// what to do. `serve`, the dashboard, `init` and `doctor` all use these two texts.
+pub const NO_APP_SECRET: &str =
+    "no app secret is configured: every webhook POST is refused with 401";
+
+/// The step that fixes [`NO_APP_SECRET`], naming the config file the server reads.
+pub fn app_secret_step(file: Option<&Path>) -> String {
+    let file = match file {
+        Some(p) => p.display().to_string(),
+        None => format!("{DEFAULT_CONFIG_FILE} in the server's working directory"),
+    };
+    format!(
+        "copy Meta App dashboard > App settings > Basic > App secret into app_secret in {file} \
+         (a running server reads it again within seconds, no restart), or set \
+         HELPSTACK_APP_SECRET in its environment and restart it"
+    )
+}
+
 /// Values given on the command line; they win over everything else.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct Overrides {

@@ -13,8 +13,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::live::Bus;
 use crate::model::{Batch, Provider};
 use crate::secrets::Secret;
-use crate::store::change::Change;
-use crate::store::journal::{self, Outcome};
+use crate::live::Change;
+use crate::model::Outcome;
+use crate::store::journal;
 use crate::store::{self, Db, StoreError, now_ms};
 use crate::webhook::{parse, signature};
 
@@ -155,7 +156,7 @@ impl Ingest {
     /// Counts a refused signature and turns it into the error to answer with.
     pub fn refuse(&self, provider: Provider, e: signature::SignatureError) -> ReceiveError {
         self.counters
-            .count(provider, crate::metrics::Outcome::BadSignature);
+            .count(provider, crate::metrics::Counted::BadSignature);
         e.into()
     }
 
@@ -167,7 +168,7 @@ impl Ingest {
         used: usize,
         body: Vec<u8>,
     ) -> Result<Stored, ReceiveError> {
-        use crate::metrics::Outcome as M;
+        use crate::metrics::Counted as M;
         let started = std::time::Instant::now();
         let c = &self.counters;
         let value: serde_json::Value = match serde_json::from_slice(&body) {
@@ -210,15 +211,7 @@ impl Ingest {
             }
         };
         c.observe(started.elapsed());
-        c.count(
-            provider,
-            match stored.outcome {
-                Outcome::Processed => M::Processed,
-                Outcome::Unmatched => M::Unmatched,
-                Outcome::Ignored => M::Ignored,
-                Outcome::Failed => M::Failed,
-            },
-        );
+        c.count(provider, M::Stored(stored.outcome));
         Ok(stored)
     }
 }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod ingest;
 pub mod jobs;
 pub mod live;
+pub mod maintenance;
 pub mod metrics;
 pub mod model;
 pub mod ownership;

@@ -4,40 +4,47 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::model::Provider;
+use crate::model::{Outcome, Provider};
 
-/// How a webhook POST ended, as counted.
+/// How a webhook POST ended, as counted: the outcome of a stored body, or why nothing
+/// was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Processed,
-    Unmatched,
-    Ignored,
-    Failed,
+pub enum Counted {
+    Stored(Outcome),
     BadSignature,
     InvalidJson,
     Error,
 }
 
-impl Outcome {
-    const ALL: [Outcome; 7] = [
-        Outcome::Processed,
-        Outcome::Unmatched,
-        Outcome::Ignored,
-        Outcome::Failed,
-        Outcome::BadSignature,
-        Outcome::InvalidJson,
-        Outcome::Error,
+impl Counted {
+    const ALL: [Counted; 7] = [
+        Counted::Stored(Outcome::Processed),
+        Counted::Stored(Outcome::Unmatched),
+        Counted::Stored(Outcome::Ignored),
+        Counted::Stored(Outcome::Failed),
+        Counted::BadSignature,
+        Counted::InvalidJson,
+        Counted::Error,
     ];
+
+    fn index(self) -> usize {
+        match self {
+            Counted::Stored(Outcome::Processed) => 0,
+            Counted::Stored(Outcome::Unmatched) => 1,
+            Counted::Stored(Outcome::Ignored) => 2,
+            Counted::Stored(Outcome::Failed) => 3,
+            Counted::BadSignature => 4,
+            Counted::InvalidJson => 5,
+            Counted::Error => 6,
+        }
+    }
 
     fn label(self) -> &'static str {
         match self {
-            Outcome::Processed => "processed",
-            Outcome::Unmatched => "unmatched",
-            Outcome::Ignored => "ignored",
-            Outcome::Failed => "failed",
-            Outcome::BadSignature => "bad_signature",
-            Outcome::InvalidJson => "invalid_json",
-            Outcome::Error => "error",
+            Counted::Stored(o) => o.as_str(),
+            Counted::BadSignature => "bad_signature",
+            Counted::InvalidJson => "invalid_json",
+            Counted::Error => "error",
         }
     }
 }
@@ -69,15 +76,13 @@ fn provider_index(p: Provider) -> usize {
 
 impl Counters {
     /// Counts one webhook POST.
-    pub fn count(&self, provider: Provider, outcome: Outcome) {
-        let o = Outcome::ALL.iter().position(|x| *x == outcome).unwrap_or(6);
-        self.webhooks[provider_index(provider)][o].fetch_add(1, Ordering::Relaxed);
+    pub fn count(&self, provider: Provider, counted: Counted) {
+        self.webhooks[provider_index(provider)][counted.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Reads one counter.
-    pub fn get(&self, provider: Provider, outcome: Outcome) -> u64 {
-        let o = Outcome::ALL.iter().position(|x| *x == outcome).unwrap_or(6);
-        self.webhooks[provider_index(provider)][o].load(Ordering::Relaxed)
+    pub fn get(&self, provider: Provider, counted: Counted) -> u64 {
+        self.webhooks[provider_index(provider)][counted.index()].load(Ordering::Relaxed)
     }
 
     /// Records how long a webhook took from arrival to durable storage.
@@ -112,7 +117,7 @@ impl Counters {
         );
         let _ = writeln!(out, "# TYPE helpstack_webhooks_total counter");
         for p in Provider::ALL {
-            for o in Outcome::ALL {
+            for o in Counted::ALL {
                 let _ = writeln!(
                     out,
                     "helpstack_webhooks_total{{provider=\"{p}\",outcome=\"{}\"}} {}",
@@ -130,7 +135,7 @@ impl Counters {
             let _ = writeln!(
                 out,
                 "helpstack_signature_failures_total{{provider=\"{p}\"}} {}",
-                self.get(p, Outcome::BadSignature)
+                self.get(p, Counted::BadSignature)
             );
         }
         let _ = writeln!(
@@ -142,7 +147,7 @@ impl Counters {
             let _ = writeln!(
                 out,
                 "helpstack_unmatched_events_total{{provider=\"{p}\"}} {}",
-                self.get(p, Outcome::Unmatched)
+                self.get(p, Counted::Stored(Outcome::Unmatched))
             );
         }
         let _ = writeln!(
@@ -200,7 +205,7 @@ mod tests {
     #[test]
     fn renders_counters_and_histogram() {
         let c = Counters::default();
-        c.count(Provider::Whatsapp, Outcome::BadSignature);
+        c.count(Provider::Whatsapp, Counted::BadSignature);
         c.observe(Duration::from_millis(3));
         let mut s = String::new();
         c.render(&mut s);

@@ -494,3 +494,28 @@ mod tests {
         assert!(DeliveryStatus::Read.rank() > DeliveryStatus::Delivered.rank());
     }
 }
+
+/// How a verified webhook body was handled, as journaled and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// At least one event was stored (or was already stored).
+    Processed,
+    /// Some events named a page/account/number with no channel.
+    Unmatched,
+    /// Nothing in it is something the product stores.
+    Ignored,
+    /// Storing it failed; the body is kept so `replay` can retry.
+    Failed,
+}
+
+impl Outcome {
+    /// The name in the journal and in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Processed => "processed",
+            Outcome::Unmatched => "unmatched",
+            Outcome::Ignored => "ignored",
+            Outcome::Failed => "failed",
+        }
+    }
+}

@@ -20,6 +20,31 @@ pub struct WebhookSecrets {
 }
 
 impl WebhookSecrets {
+    /// Builds the secrets the webhook edge checks from the configuration and what the
+    /// database holds (the generated verify token, a rotated-out app secret).
+    pub fn assemble(config: &Config, conn: &rusqlite::Connection) -> crate::store::Result<Self> {
+        let mut verify = config.verify_tokens.clone();
+        if verify.facebook.is_none() {
+            verify.facebook = crate::store::settings::get(conn, crate::store::settings::GENERATED_VERIFY_TOKEN)?
+                .and_then(crate::secrets::Secret::new);
+        }
+        verify.instagram = verify.instagram.or_else(|| verify.facebook.clone());
+        verify.whatsapp = verify.whatsapp.or_else(|| verify.facebook.clone());
+        let previous = match (
+            crate::store::settings::get(conn, crate::store::settings::PREVIOUS_APP_SECRET)?.and_then(crate::secrets::Secret::new),
+            crate::store::settings::get(conn, crate::store::settings::PREVIOUS_APP_SECRET_UNTIL)?
+                .and_then(|v| v.parse::<i64>().ok()),
+        ) {
+            (Some(s), Some(until)) if Some(&s) != config.app_secret.as_ref() => Some((s, until)),
+            _ => None,
+        };
+        Ok(Self {
+            app: config.app_secret.iter().cloned().collect(),
+            previous,
+            verify,
+        })
+    }
+
     /// The verify token for a provider (fallbacks already applied).
     pub fn verify_token(&self, provider: Provider) -> Option<Secret> {
         match provider {

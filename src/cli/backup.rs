@@ -33,7 +33,7 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
     }
     // Opening migrates it: tokens a previous version stored in plaintext get sealed
     // before they could reach the copy.
-    drop(crate::server::open_database(&config)?);
+    drop(super::open_database(&config)?);
     let dest_db = args.dest.join("helpstack.db");
     if dest_db.exists() && !args.force {
         return Err(UsageError(format!(

@@ -92,7 +92,7 @@ pub struct AddArgs {
 /// Runs a channel subcommand.
 pub fn run(source: &ConfigSource, cmd: Command) -> anyhow::Result<()> {
     let config = super::load(source)?;
-    let db = crate::server::open_database(&config)?;
+    let db = super::open_database(&config)?;
     let conn = db.conn()?;
     match cmd {
         Command::Add(args) => add(&conn, &args),
@@ -166,7 +166,7 @@ fn show(conn: &Connection, id: i64, json: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    let provider = Provider::parse(&ch.provider).unwrap_or(Provider::Facebook);
+    let provider = ch.provider;
     println!("channel        {}", ch.id);
     println!("name           {}", ch.name);
     println!("provider       {}", ch.provider);
@@ -224,9 +224,8 @@ fn remove(conn: &Connection, id: i64, yes: bool, purge: bool) -> anyhow::Result<
     Ok(())
 }
 
-/// Replaces a channel's token and re-queues the jobs its old token failed (shared with
-/// `rotate channel-token`).
-pub(super) fn set_token(conn: &Connection, id: i64, value: &str) -> anyhow::Result<()> {
+/// Replaces a channel's token and re-queues the jobs its old token failed.
+fn set_token(conn: &Connection, id: i64, value: &str) -> anyhow::Result<()> {
     let value = value.trim();
     if value.is_empty() {
         return Err(UsageError("--value must not be empty".into()).into());
@@ -318,26 +317,14 @@ fn token_of(ch: &channel::Channel) -> anyhow::Result<&str> {
     })
 }
 
-/// The Graph node whose `subscribed_apps` carries a channel's webhooks: the Page for
-/// Messenger; for Instagram the connected Page (`pageId` in the credentials when
-/// known, else `me`, which a Page token resolves to its Page). None for WhatsApp.
-pub(super) fn subscription_target(ch: &channel::Channel) -> Option<String> {
-    match Provider::parse(&ch.provider)? {
-        Provider::Facebook => Some(ch.external_id.clone()),
-        Provider::Instagram => Some(
-            ch.credentials
-                .get("pageId")
-                .and_then(|v| v.as_str())
-                .unwrap_or("me")
-                .to_string(),
-        ),
-        Provider::Whatsapp => None,
-    }
+/// The Graph node to subscribe for a channel (see `graph::subscribe::subscription_target`).
+fn subscription_target(ch: &channel::Channel) -> Option<String> {
+    let page_id = ch.credentials.get("pageId").and_then(|v| v.as_str());
+    crate::graph::subscribe::subscription_target(ch.provider, &ch.external_id, page_id)
 }
 
-/// Asks Graph whether a channel's token works: `GET /me` for Messenger and Instagram,
-/// `GET /{phone-number-id}` for WhatsApp. Returns a short " (who)" description.
-pub(super) async fn check_token(
+/// Asks Graph whether a channel's token works; returns a short " (owner)" to print.
+async fn check_token(
     client: &crate::graph::Client,
     ch: &channel::Channel,
     timeout: Duration,
@@ -345,23 +332,10 @@ pub(super) async fn check_token(
     let token = ch
         .access_token()
         .ok_or_else(|| GraphError::Permanent("the channel has no access token".into()))?;
-    let path = match Provider::parse(&ch.provider) {
-        Some(Provider::Whatsapp) => ch.external_id.clone(),
-        _ => "me".to_string(),
-    };
-    let body = tokio::time::timeout(timeout, client.check_token(&path, token))
-        .await
-        .unwrap_or_else(|_| Err(GraphError::Transient("timed out".into())))?;
-    let field = |k: &str| body.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    Ok(
-        match field("name")
-            .or_else(|| field("verified_name"))
-            .or_else(|| field("display_phone_number"))
-        {
-            Some(name) => format!(" ({name})"),
-            None => String::new(),
-        },
-    )
+    let owner = client
+        .token_owner(ch.provider, &ch.external_id, token, timeout)
+        .await?;
+    Ok(owner.map(|name| format!(" ({name})")).unwrap_or_default())
 }
 
 /// Checks that the id flag fits the provider and that ids are numeric.

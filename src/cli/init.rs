@@ -165,8 +165,8 @@ pub fn run(path: &Path, mut args: Args) -> anyhow::Result<()> {
         &config::Overrides::default(),
         &|_| None,
     )?;
-    let db = crate::server::open_database(&cfg)?;
-    println!("prepared database {}", db.path().display());
+    let db = super::open_database(&cfg)?;
+    println!("database ready: {}", db.path().display());
     setup_admin(&db, &args)?;
     if answers.verify_generated {
         println!(
@@ -176,15 +176,35 @@ pub fn run(path: &Path, mut args: Args) -> anyhow::Result<()> {
     }
     if answers.app_secret.is_none() {
         println!(
-            "note: no app secret set yet; webhooks are rejected until app_secret is set in {}",
-            path.display()
+            "note: {}; {}",
+            crate::config::NO_APP_SECRET,
+            crate::config::app_secret_step(Some(path))
         );
     }
-    println!(
-        "next: helpstack channel add ...   then: helpstack serve --config {}",
-        path.display()
-    );
+    print_next_steps(path, &answers);
     Ok(())
+}
+
+/// Says what to run next, each command naming this config file: without `--config`
+/// a command run from another directory would open another (empty) database.
+fn print_next_steps(path: &Path, answers: &Answers) {
+    let config = path.display();
+    let base = answers
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", answers.listen));
+    println!("next steps:");
+    println!(
+        "  1. add each Page, Instagram account and WhatsApp number:\n     \
+         helpstack --config {config} channel add facebook --page-id PAGE_ID --access-token TOKEN"
+    );
+    println!("  2. start the server:\n     helpstack --config {config} serve");
+    println!(
+        "  3. in the Meta App dashboard > Webhooks, set the callback URL to \
+         {base}/api/webhooks/facebook (or instagram, whatsapp) and the verify token \
+         (verify_token in {config})"
+    );
+    println!("  4. check everything:\n     helpstack --config {config} doctor");
 }
 
 fn setup_admin(db: &crate::store::Db, args: &Args) -> anyhow::Result<()> {

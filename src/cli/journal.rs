@@ -1,9 +1,8 @@
 //! `helpstack journal`: keep the raw webhook journal from growing forever.
 //!
-//! Retention rule: `prune` deletes `processed` and `ignored` bodies older than the
-//! cutoff; their results live on in the conversations. `unmatched` and `failed` bodies
-//! are what `replay` needs, so they are kept at any age unless `--all-outcomes` is
-//! given. Nothing newer than the cutoff is ever deleted.
+//! The retention rule is `maintenance`'s, the one `serve` applies every hour: old
+//! `processed` and `ignored` bodies go, `unmatched` and `failed` ones stay for `replay`
+//! unless `--all-outcomes` is given. Nothing newer than the cutoff is ever deleted.
 
 use std::time::Duration;
 
@@ -11,7 +10,9 @@ use clap::Subcommand;
 
 use super::UsageError;
 use crate::config::ConfigSource;
-use crate::store::journal::{self, Outcome};
+use crate::maintenance;
+use crate::model::Outcome;
+use crate::store::journal;
 use crate::store::now_ms;
 
 /// Journal subcommands.
@@ -43,20 +44,19 @@ pub fn run(source: &ConfigSource, cmd: Command) -> anyhow::Result<()> {
             if older_than < Duration::from_secs(3600) {
                 return Err(UsageError("--older-than must be at least 1h".into()).into());
             }
-            let db = crate::server::open_database(&config)?;
-            let conn = db.conn()?;
+            let db = super::open_database(&config)?;
             let cutoff = now_ms() - older_than.as_millis() as i64;
-            let outcomes: &[Outcome] = if all_outcomes {
-                &[
-                    Outcome::Processed,
-                    Outcome::Ignored,
-                    Outcome::Unmatched,
-                    Outcome::Failed,
-                ]
+            let outcomes = if all_outcomes {
+                maintenance::ALL_OUTCOMES
             } else {
-                &[Outcome::Processed, Outcome::Ignored]
+                maintenance::PRUNABLE
             };
-            let n = journal::prune(&conn, cutoff, outcomes, dry_run)?;
+            let n = if dry_run {
+                journal::prune(&*db.conn()?, cutoff, outcomes, true)?
+            } else {
+                super::block_on(maintenance::prune_journal(&db, cutoff, outcomes))??
+            };
+            let conn = db.conn()?;
             let names: Vec<&str> = outcomes.iter().map(|o| o.as_str()).collect();
             let verb = if dry_run { "would delete" } else { "deleted" };
             println!(

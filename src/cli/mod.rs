@@ -89,6 +89,26 @@ fn load(source: &ConfigSource) -> anyhow::Result<Config> {
     Ok(config::load(source, &Overrides::default(), &env)?)
 }
 
+/// Opens the configured data directory's database (see `store::open`), saying on
+/// stderr which database was created when there was none: a wrong `--config` or data
+/// directory shows at once instead of as an empty inbox.
+fn open_database(config: &Config) -> anyhow::Result<crate::store::Db> {
+    let opened = crate::store::open::open_data_dir(data_dir_of(config))?;
+    if opened.created {
+        eprintln!("created database {}", opened.db.path().display());
+    }
+    Ok(opened.db)
+}
+
+/// The data directory of a configuration, as the store opens it.
+pub fn data_dir_of(config: &Config) -> crate::store::open::DataDir<'_> {
+    crate::store::open::DataDir {
+        dir: &config.data_dir,
+        secret_key: config.secret_key.as_ref().map(|k| k.expose()),
+        config_file: config.file.as_deref(),
+    }
+}
+
 /// Runs async work (Graph calls, HTTP) from a synchronous command.
 fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::config::ConfigSource;
 use crate::model::Provider;
-use crate::store::journal::Outcome;
+use crate::model::Outcome;
 use crate::store::{self, replay};
 use crate::webhook::parse;
 
@@ -75,7 +75,7 @@ struct Summary {
 /// Runs `replay`.
 pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
     let config = super::load(source)?;
-    let db = crate::server::open_database(&config)?;
+    let db = super::open_database(&config)?;
     let mut conn = db.dedicated()?;
     let outcomes: Vec<Outcome> = match args.outcome {
         Some(p) => vec![p.outcome()],

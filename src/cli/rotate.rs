@@ -81,9 +81,9 @@ pub fn run(source: &ConfigSource, cmd: Command) -> anyhow::Result<()> {
         Command::AppSecret { value, grace } => app_secret(&config, &value, grace),
         Command::AdminPassword { user, value } => admin_password(&config, &user, value),
         Command::SecretKey => secret_key(&config),
+        // An alias: it runs `channel set-token` itself, output and all.
         Command::ChannelToken { id, value } => {
-            let db = crate::server::open_database(&config)?;
-            super::channel::set_token(&*db.conn()?, id, &value)
+            super::channel::run(source, super::channel::Command::SetToken { id, value })
         }
     }
 }
@@ -134,7 +134,7 @@ fn verify_token(
             format!("{key} in {}", path.display())
         }
         None if provider == Provider::Facebook => {
-            let db = crate::server::open_database(config)?;
+            let db = super::open_database(config)?;
             settings::set(&*db.conn()?, settings::GENERATED_VERIFY_TOKEN, &token)?;
             format!("the database ({})", db.path().display())
         }
@@ -237,7 +237,7 @@ fn app_secret(config: &config::Config, value: &str, grace: Duration) -> anyhow::
     }
     // The database first: if writing the file fails, the server still accepts the
     // current secret (it is both "current" and "previous"), nothing is lost.
-    let db = crate::server::open_database(config)?;
+    let db = super::open_database(config)?;
     let conn = db.conn()?;
     let until = now_ms() + grace.as_millis() as i64;
     match &current {
@@ -285,7 +285,7 @@ fn admin_password(
     user: &str,
     value: Option<String>,
 ) -> anyhow::Result<()> {
-    let db = crate::server::open_database(config)?;
+    let db = super::open_database(config)?;
     let conn = db.conn()?;
     if admin::find(&conn, user)?.is_none() {
         anyhow::bail!("no admin named {user:?}");
@@ -322,7 +322,7 @@ fn secret_key(config: &config::Config) -> anyhow::Result<()> {
         ))
         .into());
     }
-    let db = crate::server::open_database(config)?;
+    let db = super::open_database(config)?;
     let conn = db.conn()?;
     let key_file = config.data_dir.join(crate::data_dir::KEY_FILE);
     let in_file = config

@@ -50,10 +50,10 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
     let id = match channel_id(&args, provider)? {
         Some(id) => id,
         None => {
-            let db = crate::server::open_database(&config)?;
+            let db = super::open_database(&config)?;
             channel::list(&*db.conn()?)?
                 .into_iter()
-                .find(|c| c.provider == provider.as_str())
+                .find(|c| c.provider == provider)
                 .map(|c| c.external_id)
                 .ok_or_else(|| {
                     UsageError(format!(

@@ -8,6 +8,7 @@ mod guard;
 mod hosts;
 mod path;
 pub mod subscribe;
+mod token;
 
 use std::time::Duration;
 

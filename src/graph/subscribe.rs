@@ -6,6 +6,7 @@ use reqwest::Url;
 use serde_json::Value;
 
 use super::{Client, GraphError, encode_segment};
+use crate::model::Provider;
 
 /// The Messenger fields HelpStack stores.
 pub const MESSENGER_FIELDS: &[&str] = &[
@@ -18,6 +19,21 @@ pub const MESSENGER_FIELDS: &[&str] = &[
     "messaging_postbacks",
     "messaging_referrals",
 ];
+
+/// The Graph node whose `subscribed_apps` carries a channel's webhooks: the Page for
+/// Messenger; for Instagram the linked Page (`page_id` when known, else `me`, which a
+/// Page token resolves to its Page). None for WhatsApp, subscribed per Business Account.
+pub fn subscription_target(
+    provider: Provider,
+    external_id: &str,
+    page_id: Option<&str>,
+) -> Option<String> {
+    match provider {
+        Provider::Facebook => Some(external_id.to_string()),
+        Provider::Instagram => Some(page_id.unwrap_or("me").to_string()),
+        Provider::Whatsapp => None,
+    }
+}
 
 impl Client {
     /// Subscribes the token's app to a Page's webhook `fields`

@@ -11,7 +11,7 @@ use super::AdminSession;
 use super::view::{self, Conversation, Message};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::change::Change;
+use crate::live::Change;
 use crate::store::{channel, conversation, message};
 
 const DEFAULT_LIMIT: i64 = 50;
@@ -191,7 +191,7 @@ pub async fn events(
     let events = c.events;
     let array = state
         .db
-        .call(move |conn| crate::live::render_array(conn, &events, view::change))
+        .call(move |conn| crate::live::render_array(&events, |c| view::change(conn, c)))
         .await?;
     let body = format!(
         r#"{{"events":{array},"latest":{},"gap":{}}}"#,
@@ -234,6 +234,9 @@ pub async fn status(
         "username": s.username,
         "version": env!("CARGO_PKG_VERSION"),
         "app_secret_configured": !secrets.app.is_empty(),
+        // Said the same way by `serve`, `init` and `doctor` (config::NO_APP_SECRET).
+        "app_secret_problem": crate::config::NO_APP_SECRET,
+        "app_secret_step": crate::config::app_secret_step(state.config.file.as_deref()),
         "verify_token_configured": secrets.verify.facebook.is_some(),
         "public_url": state.config.public_url,
         "callback_urls": urls,

@@ -101,7 +101,7 @@ async fn render(db: &Db, batch: Vec<Arc<LiveEvent>>) -> crate::store::Result<Vec
     db.call(move |conn| {
         batch
             .iter()
-            .map(|e| e.render(conn, view::change).map(str::to_string))
+            .map(|e| e.render(|c| view::change(conn, c)).map(str::to_string))
             .collect()
     })
     .await

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::model::{ConversationStatus, DeliveryStatus, Direction, MessageKind, Provider};
 use crate::store::attachment::{self, AttachmentRecord, AttachmentStatus};
-use crate::store::change::{Change, Subject};
+use crate::live::{Change, Subject};
 use crate::store::contact::{self, ContactRecord};
 use crate::store::conversation::{self, ConversationRecord};
 use crate::store::message::{self, MessageRecord};

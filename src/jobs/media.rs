@@ -9,7 +9,7 @@ use base64::Engine;
 
 use super::{Context, Finish, JobError, note_token_error};
 use crate::graph::GraphError;
-use crate::store::change::Change;
+use crate::live::Change;
 use crate::store::job::FailureReason;
 use crate::store::{attachment, channel};
 

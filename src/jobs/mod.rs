@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::filestore::FileStore;
 use crate::graph::{self, GraphError};
 use crate::live::Bus;
-use crate::store::change::Change;
+use crate::live::Change;
 use crate::store::job::{FailureReason, JobKind};
 use crate::store::{Db, StoreError, channel, job};
 

@@ -4,7 +4,7 @@
 use super::{Context, Finish, JobError, note_token_error};
 use crate::graph::GraphError;
 use crate::model::Provider;
-use crate::store::change::Change;
+use crate::live::Change;
 use crate::store::job::FailureReason;
 use crate::store::{channel, contact};
 
@@ -18,7 +18,7 @@ pub async fn run(ctx: &Context, contact_id: i64) -> Result<Option<Finish>, JobEr
         .call(move |conn| contact::profile_work(conn, contact_id))
         .await?;
     let Some(work) = work else { return Ok(None) };
-    let provider = Provider::parse(&work.provider).unwrap_or(Provider::Facebook);
+    let provider = work.provider;
     if provider == Provider::Whatsapp {
         return Ok(None);
     }

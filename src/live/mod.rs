@@ -13,15 +13,12 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use rusqlite::Connection;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::store::change::Change;
+mod change;
 
-/// Renders a change's subject from the current state as the event's data object. The
-/// consumer supplies it (`http::view::change`): the bus knows no JSON shapes.
-pub type Render = fn(&Connection, &Change) -> crate::store::Result<Value>;
+pub use change::{Change, Subject};
 
 /// Events kept for catch-up.
 pub const RING_CAPACITY: usize = 10_000;
@@ -40,12 +37,14 @@ impl LiveEvent {
         self.json.get().map(|s| &**s)
     }
 
-    /// Renders the event from the database unless already rendered.
-    pub fn render(&self, conn: &Connection, render: Render) -> crate::store::Result<&str> {
+    /// Renders the event with `render` unless already rendered. The consumer supplies
+    /// the renderer (`http::view::change` over a database connection): the bus knows
+    /// no JSON shapes and no storage.
+    pub fn render<E>(&self, render: impl FnOnce(&Change) -> Result<Value, E>) -> Result<&str, E> {
         if let Some(s) = self.json.get() {
             return Ok(s);
         }
-        let data = render(conn, &self.change)?;
+        let data = render(&self.change)?;
         Ok(self
             .json
             .get_or_init(|| serialize(self.seq, self.change.kind, data)))
@@ -67,17 +66,16 @@ fn serialize(seq: i64, kind: &'static str, data: Value) -> Box<str> {
 }
 
 /// Renders events (those not yet rendered) and joins them into a JSON array.
-pub fn render_array(
-    conn: &Connection,
+pub fn render_array<E>(
     events: &[Arc<LiveEvent>],
-    render: Render,
-) -> crate::store::Result<String> {
+    mut render: impl FnMut(&Change) -> Result<Value, E>,
+) -> Result<String, E> {
     let mut out = String::from("[");
     for (i, e) in events.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(e.render(conn, render)?);
+        out.push_str(e.render(&mut render)?);
     }
     out.push(']');
     Ok(out)
@@ -122,7 +120,10 @@ impl Bus {
 
     /// Creates a bus numbered from the current time, so numbers grow across restarts.
     pub fn starting_now() -> Self {
-        Self::new(crate::store::now_ms() * 1000)
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Self::new(ms * 1000)
     }
 
     /// Numbers and publishes changes in order.
@@ -223,21 +224,20 @@ mod tests {
     }
 
     #[test]
-    fn renders_once_from_the_database() {
-        let conn = crate::store::memory();
+    fn renders_once() {
         let bus = Bus::new(7);
         bus.publish(vec![Change::message_created(42)]);
         let c = bus.after(0, 10);
         assert!(c.events[0].json().is_none());
-        let missing: Render = |_, _| Ok(serde_json::json!({ "message": null }));
-        let arr = render_array(&conn, &c.events, missing).unwrap();
+        let missing = |_: &Change| Ok::<_, ()>(serde_json::json!({ "message": null }));
+        let arr = render_array(&c.events, missing).unwrap();
         let arr: Value = serde_json::from_str(&arr).unwrap();
         assert_eq!(arr[0]["seq"], 7);
         assert_eq!(arr[0]["type"], "message.created");
         assert!(arr[0]["message"].is_null());
         assert!(c.events[0].json().is_some());
         // Rendered once: a second render does not ask again.
-        let fail: Render = |_, _| panic!("rendered twice");
-        render_array(&conn, &c.events, fail).unwrap();
+        let fail = |_: &Change| -> Result<Value, ()> { panic!("rendered twice") };
+        render_array(&c.events, fail).unwrap();
     }
 }

@@ -8,7 +8,7 @@
 
 use rusqlite::Connection;
 
-use super::change::Change;
+use crate::live::Change;
 use super::job::JobKind;
 use super::receipt::Report;
 use super::{

@@ -11,7 +11,7 @@ use crate::model::Provider;
 #[derive(Debug, Clone, Serialize)]
 pub struct Channel {
     pub id: i64,
-    pub provider: String,
+    pub provider: Provider,
     pub external_id: String,
     pub name: String,
     pub token_status: String,

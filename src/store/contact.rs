@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Result, now_ms};
-use crate::model::ContactRef;
+use crate::model::{ContactRef, Provider};
 
 /// A contact as the read API and live events show it.
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ pub struct ProfileWork {
     pub id: i64,
     pub external_id: String,
     pub channel_id: i64,
-    pub provider: String,
+    pub provider: Provider,
     pub credentials: String,
 }
 

@@ -3,31 +3,7 @@
 use rusqlite::{Connection, params};
 
 use super::Result;
-
-/// How a journaled body was handled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// At least one event was stored (or was already stored).
-    Processed,
-    /// Some events named a page/account/number with no channel.
-    Unmatched,
-    /// Nothing in it is something the product stores.
-    Ignored,
-    /// Storing it failed; the body is kept so `replay` can retry.
-    Failed,
-}
-
-impl Outcome {
-    /// The database name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Processed => "processed",
-            Outcome::Unmatched => "unmatched",
-            Outcome::Ignored => "ignored",
-            Outcome::Failed => "failed",
-        }
-    }
-}
+use crate::model::Outcome;
 
 /// A row to append.
 #[derive(Debug)]

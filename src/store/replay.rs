@@ -9,7 +9,7 @@
 use rusqlite::{Connection, params};
 
 use super::Result;
-use super::journal::Outcome;
+use crate::model::Outcome;
 
 /// A journaled body to replay.
 #[derive(Debug, Clone)]

@@ -64,9 +64,8 @@ pub(super) fn app_secret(config: &Config, conn: Option<&Connection>) -> Check {
         }
         None => fail(
             name,
-            "not set: every webhook POST is refused with 401",
-            "copy App dashboard > App settings > Basic > App secret into app_secret in the \
-             config file (or FACEBOOK_APP_SECRET)",
+            crate::config::NO_APP_SECRET,
+            crate::config::app_secret_step(config.file.as_deref()),
         ),
     }
 }

@@ -83,7 +83,7 @@ fn unmatched(conn: &Connection, since: i64) -> store::Result<Check> {
 
 fn failed_bodies(conn: &Connection) -> store::Result<Check> {
     let name = "failed webhooks";
-    let n = journal::count(conn, Some(journal::Outcome::Failed))?;
+    let n = journal::count(conn, Some(crate::model::Outcome::Failed))?;
     Ok(if n == 0 {
         pass(name, "none")
     } else {
@@ -220,7 +220,7 @@ fn silence(
     let name = format!("{provider} traffic");
     let mine: Vec<&channel::Channel> = channels
         .iter()
-        .filter(|c| c.provider == provider.as_str())
+        .filter(|c| c.provider == provider)
         .collect();
     let Some(oldest) = mine.iter().map(|c| c.created_at).min() else {
         return Ok(None);
@@ -326,7 +326,7 @@ mod tests {
             received_at: now_ms(),
             body: b"{}",
             secret_used: None,
-            outcome: journal::Outcome::Unmatched,
+            outcome: crate::model::Outcome::Unmatched,
             reason: None,
             stored: 0,
             unmatched: &["999".to_string()],

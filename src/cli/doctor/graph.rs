@@ -65,9 +65,24 @@ async fn channel_checks(
     c: &channel::Channel,
 ) -> Vec<(Check, Option<Token>)> {
     let name = channel_name(c);
-    let token_check = match crate::cli::channel::check_token(client, c, GRAPH_TIMEOUT).await {
+    let owner = match c.access_token() {
+        Some(token) => {
+            client
+                .token_owner(c.provider, &c.external_id, token, GRAPH_TIMEOUT)
+                .await
+        }
+        None => Err(GraphError::Permanent("the channel has no access token".into())),
+    };
+    let token_check = match owner {
         Ok(who) => (
-            pass(&name, format!("{:?}: token accepted by Graph{who}", c.name)),
+            pass(
+                &name,
+                format!(
+                    "{:?}: token accepted by Graph{}",
+                    c.name,
+                    who.map(|n| format!(" ({n})")).unwrap_or_default()
+                ),
+            ),
             Some(Token::Accepted(c.id)),
         ),
         Err(e @ GraphError::TokenInvalid { .. }) => {
@@ -93,7 +108,11 @@ async fn channel_checks(
     };
     let mut out = vec![token_check];
     if let (Some(target), Some(token)) = (
-        crate::cli::channel::subscription_target(c),
+        crate::graph::subscribe::subscription_target(
+            c.provider,
+            &c.external_id,
+            c.credentials.get("pageId").and_then(|v| v.as_str()),
+        ),
         c.access_token(),
     ) {
         let apps = tokio::time::timeout(GRAPH_TIMEOUT, client.subscribed_apps(&target, token))
