@@ -11,10 +11,10 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::live::Bus;
-use crate::model::{Batch, Provider};
-use crate::secrets::Secret;
 use crate::live::Change;
 use crate::model::Outcome;
+use crate::model::{Batch, Provider};
+use crate::secrets::Secret;
 use crate::store::journal;
 use crate::store::{self, Db, StoreError, now_ms};
 use crate::webhook::{parse, signature};
@@ -22,19 +22,15 @@ use crate::webhook::{parse, signature};
 /// Most webhooks committed in one transaction.
 const MAX_GROUP: usize = 256;
 /// The writer folds the WAL back into the database once it holds this many pages
-/// (4 MiB); the next commit then starts the WAL over from its beginning. Checkpointing
-/// only from a timer let the WAL grow to 64-211 MiB under load, and every commit past
-/// the 64 MiB `journal_size_limit` extended the file (an fsync that allocates blocks
-/// costs ~170 us more than one that overwrites them) until a commit truncated it again
-/// (up to 12 ms, a stall for every webhook in that group). Measured with the load
-/// generator: the same throughput, max latency ~30 ms instead of 70-175 ms.
+/// (4 MiB), so the next commit overwrites the WAL from its start: a commit that grows
+/// the file costs more than one that overwrites it, and one that truncates it stalls
+/// its whole group (measurements: docs/performance.md).
 const WAL_CHECKPOINT_PAGES: i64 = 1000;
 /// How often the writer indexes new messages for search, in the group's own
-/// transaction. Each indexing pass writes one FTS5 segment, so per group it cost a
-/// tenth of the writer's time in segment writes and merges; once per interval it is
-/// cheap, and search lags new messages by at most this much (larger batches also
-/// held more memory: RSS 24 MiB at 250 ms, 40+ MiB at 500 ms). `server::index_search`
-/// indexes whatever is left when traffic stops.
+/// transaction: each pass writes one FTS5 segment, so indexing per interval rather than
+/// per group keeps segment merges cheap and batches small; search lags new messages by
+/// at most this much. `maintenance::index_search` indexes what is left when traffic
+/// stops.
 const INDEX_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 /// A group the writer has held for longer than this means it is stuck (another process
 /// holds the database's write lock, the disk hangs): `/healthz` then answers 503 and the

@@ -60,7 +60,11 @@ pub async fn run(db: Db, retention_days: u64) {
 }
 
 /// Deletes journal rows received before `before_ms` with one of `outcomes`.
-pub async fn prune_journal(db: &Db, before_ms: i64, outcomes: &'static [Outcome]) -> store::Result<i64> {
+pub async fn prune_journal(
+    db: &Db,
+    before_ms: i64,
+    outcomes: &'static [Outcome],
+) -> store::Result<i64> {
     in_chunks(db, store::journal::PRUNE_CHUNK, move |conn| {
         store::journal::prune_chunk(conn, before_ms, outcomes)
     })

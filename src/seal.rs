@@ -9,7 +9,7 @@
 //! yet can tell a newer key from a broken value.
 //!
 //! The keyring is process-wide: every command opens the database through
-//! `server::open_database`, which installs the key first, so the store can seal and
+//! `store::open::open_data_dir`, which installs the key first, so the store can seal and
 //! open tokens in the one file that owns their column.
 
 use std::path::{Path, PathBuf};

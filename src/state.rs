@@ -25,13 +25,15 @@ impl WebhookSecrets {
     pub fn assemble(config: &Config, conn: &rusqlite::Connection) -> crate::store::Result<Self> {
         let mut verify = config.verify_tokens.clone();
         if verify.facebook.is_none() {
-            verify.facebook = crate::store::settings::get(conn, crate::store::settings::GENERATED_VERIFY_TOKEN)?
-                .and_then(crate::secrets::Secret::new);
+            verify.facebook =
+                crate::store::settings::get(conn, crate::store::settings::GENERATED_VERIFY_TOKEN)?
+                    .and_then(crate::secrets::Secret::new);
         }
         verify.instagram = verify.instagram.or_else(|| verify.facebook.clone());
         verify.whatsapp = verify.whatsapp.or_else(|| verify.facebook.clone());
         let previous = match (
-            crate::store::settings::get(conn, crate::store::settings::PREVIOUS_APP_SECRET)?.and_then(crate::secrets::Secret::new),
+            crate::store::settings::get(conn, crate::store::settings::PREVIOUS_APP_SECRET)?
+                .and_then(crate::secrets::Secret::new),
             crate::store::settings::get(conn, crate::store::settings::PREVIOUS_APP_SECRET_UNTIL)?
                 .and_then(|v| v.parse::<i64>().ok()),
         ) {

@@ -181,7 +181,11 @@ async fn no_app_secret_means_every_post_is_refused() {
     let mut w = Workdir::new();
     w.unset_env("FACEBOOK_APP_SECRET");
     let server = w.serve(&["--max-body-bytes", "2048"]);
-    assert!(server.stderr_text().contains("NO APP SECRET CONFIGURED"));
+    assert!(
+        server
+            .stderr_text()
+            .contains("no app secret is configured: every webhook POST is refused with 401")
+    );
     let resp = post_signed(&server, "facebook", BODY.as_bytes()).await;
     assert_eq!(resp.status(), 401);
     assert_eq!(journal_count(&w), 0);
@@ -214,7 +218,11 @@ async fn first_start_in_an_empty_directory() {
         .unwrap();
     let token = lines[i + 1].trim();
     assert_eq!(handshake(&server, "whatsapp", &q(token, "42")).await.0, 200);
-    assert!(server.stderr_text().contains("NO APP SECRET CONFIGURED"));
+    assert!(
+        server
+            .stderr_text()
+            .contains("no app secret is configured: every webhook POST is refused with 401")
+    );
     drop(server);
 
     // Second start: same token, no new credentials printed.

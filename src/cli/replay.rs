@@ -14,8 +14,8 @@ use clap::ValueEnum;
 use serde::Serialize;
 
 use crate::config::ConfigSource;
-use crate::model::Provider;
 use crate::model::Outcome;
+use crate::model::Provider;
 use crate::store::{self, replay};
 use crate::webhook::parse;
 

@@ -15,9 +15,8 @@ pub fn run(source: &ConfigSource, args: Args) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         // The blocking pool runs store calls (at most one per pooled connection, see
-        // `store::Db::call`), password hashing, DNS lookups and file I/O. Tokio's default
-        // of 512 let it grow to 80 threads under load; with mimalloc in the static build
-        // every thread keeps its own heap, so RSS grew with it.
+        // `store::Db::call`), password hashing, DNS lookups and file I/O. Capped, because
+        // with mimalloc (the static build) every thread keeps its own heap.
         .max_blocking_threads(16)
         .build()?;
     let reload = crate::server::Reload {

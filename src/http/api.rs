@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::AdminSession;
 use super::view::{self, Conversation, Message};
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::live::Change;
+use crate::state::AppState;
 use crate::store::{channel, conversation, message};
 
 const DEFAULT_LIMIT: i64 = 50;

@@ -4,9 +4,9 @@
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::live::{Change, Subject};
 use crate::model::{ConversationStatus, DeliveryStatus, Direction, MessageKind, Provider};
 use crate::store::attachment::{self, AttachmentRecord, AttachmentStatus};
-use crate::live::{Change, Subject};
 use crate::store::contact::{self, ContactRecord};
 use crate::store::conversation::{self, ConversationRecord};
 use crate::store::message::{self, MessageRecord};

@@ -113,7 +113,7 @@ impl Pause {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         // Workers that were already talking to Meta when the pause began fail the same
         // way moments later: that is the same outage, not a new one, so it must not
-        // lengthen the pause (four workers used to turn a 1 s pause into 8 s at once).
+        // lengthen the pause (else N workers failing together double it N times).
         if let Some(left) = s
             .until
             .and_then(|u| u.checked_duration_since(now))

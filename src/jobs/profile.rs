@@ -3,8 +3,8 @@
 
 use super::{Context, Finish, JobError, note_token_error};
 use crate::graph::GraphError;
-use crate::model::Provider;
 use crate::live::Change;
+use crate::model::Provider;
 use crate::store::job::FailureReason;
 use crate::store::{channel, contact};
 

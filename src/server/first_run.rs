@@ -64,4 +64,3 @@ fn announce(text: &str) {
     let line = "=".repeat(72);
     println!("{line}\n{text}\n{line}");
 }
-

@@ -43,7 +43,7 @@ pub async fn run(config: Config, reload: Reload) -> anyhow::Result<()> {
         tracing::warn!(
             "{}; {}",
             crate::config::NO_APP_SECRET,
-            crate::config::app_secret_step(Some(reload.source.path()))
+            crate::config::app_secret_step(config.file.as_deref())
         );
     }
     let bus = Bus::starting_now();

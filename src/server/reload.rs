@@ -57,7 +57,10 @@ pub async fn watch(state: Arc<AppState>, reload: Reload) {
             }
         }
         let cfg = config.clone();
-        let secrets = state.db.call(move |conn| WebhookSecrets::assemble(&cfg, conn)).await;
+        let secrets = state
+            .db
+            .call(move |conn| WebhookSecrets::assemble(&cfg, conn))
+            .await;
         match secrets {
             Ok(new) if new != *state.webhook_secrets() => {
                 state.set_webhook_secrets(new);
@@ -68,4 +71,3 @@ pub async fn watch(state: Arc<AppState>, reload: Reload) {
         }
     }
 }
-

@@ -29,4 +29,3 @@ pub async fn run(db: Db, progress: Arc<crate::ingest::Progress>, every: Duration
         }
     }
 }
-

@@ -8,13 +8,13 @@
 
 use rusqlite::Connection;
 
-use crate::live::Change;
 use super::job::JobKind;
 use super::receipt::Report;
 use super::{
     Result, attachment, channel, contact, conversation, deletion, edit, job, message, now_ms,
     reaction, receipt,
 };
+use crate::live::Change;
 use crate::model::{
     Batch, DeliveryStatus, Direction, Event, EventKind, Message, MessageKind, Provider, Reaction,
     Receipt,

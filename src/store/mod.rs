@@ -69,9 +69,8 @@ pub struct Db {
     path: PathBuf,
     gate: WriteGate,
     /// One permit per pooled connection: async callers wait here, not on a blocking
-    /// thread. Waiting inside `pool.get()` held a thread each, so 32 concurrent
-    /// requests grew tokio's blocking pool to 80+ threads; with mimalloc (the static
-    /// build) every thread keeps its own heap, and RSS under load reached 55-65 MiB.
+    /// thread, so concurrent requests never hold more blocking threads (each with its
+    /// own heap under mimalloc) than there are connections.
     permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
@@ -121,9 +120,9 @@ impl Db {
         drop(conn);
         let manager = SqliteConnectionManager::file(path).with_init(|c| {
             configure(c)?;
-            // Pooled connections serve reads: with SQLite's default 2 MiB page cache each,
-            // eight of them reading a 1M-message database held 16 MiB (RSS 63-67 MiB).
-            // The OS page cache keeps the file anyway; a miss costs a `pread`.
+            // Pooled connections serve reads with a small page cache: the OS page cache
+            // keeps the file anyway (a miss costs a `pread`), and eight default-sized
+            // caches would be a large share of the memory budget.
             c.pragma_update(None, "cache_size", POOL_CACHE_KIB)
         });
         let pool = r2d2::Pool::builder()

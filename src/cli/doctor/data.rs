@@ -218,10 +218,7 @@ fn silence(
     hours: u64,
 ) -> store::Result<Option<Check>> {
     let name = format!("{provider} traffic");
-    let mine: Vec<&channel::Channel> = channels
-        .iter()
-        .filter(|c| c.provider == provider)
-        .collect();
+    let mine: Vec<&channel::Channel> = channels.iter().filter(|c| c.provider == provider).collect();
     let Some(oldest) = mine.iter().map(|c| c.created_at).min() else {
         return Ok(None);
     };

@@ -71,7 +71,9 @@ async fn channel_checks(
                 .token_owner(c.provider, &c.external_id, token, GRAPH_TIMEOUT)
                 .await
         }
-        None => Err(GraphError::Permanent("the channel has no access token".into())),
+        None => Err(GraphError::Permanent(
+            "the channel has no access token".into(),
+        )),
     };
     let token_check = match owner {
         Ok(who) => (
