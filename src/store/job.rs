@@ -191,11 +191,22 @@ pub fn retry(conn: &Connection, id: i64, delay_ms: i64, error: &str, refund: boo
 
 /// Marks a job failed for good, keeping its last error and the reason code.
 pub fn fail(conn: &Connection, id: i64, reason: FailureReason, error: &str) -> Result<()> {
+    fail_at(conn, id, reason, error, now_ms())
+}
+
+/// Like [`fail`], recording the failure at `at_ms`.
+pub fn fail_at(
+    conn: &Connection,
+    id: i64,
+    reason: FailureReason,
+    error: &str,
+    at_ms: i64,
+) -> Result<()> {
     conn.execute(
         "UPDATE jobs SET state = 'failed', locked_until = NULL, last_error = ?2, updated_at = ?3,
                 failure_reason = ?4
          WHERE id = ?1",
-        params![id, error, now_ms(), reason],
+        params![id, error, at_ms, reason],
     )?;
     Ok(())
 }

@@ -299,20 +299,19 @@ mod tests {
 
     /// A failed job, with the reason code the job runner stores for such an error.
     fn fail_job(conn: &Connection, subject_id: i64, error: &str, at_ms: i64) {
+        use crate::store::job::{self, FailureReason, JobKind};
         let reason = if error.starts_with("access token rejected") {
-            "token_invalid"
+            FailureReason::TokenInvalid
         } else if error.starts_with("gave up after") {
-            "retries_exhausted"
+            FailureReason::RetriesExhausted
         } else {
-            "other"
+            FailureReason::Other
         };
-        conn.execute(
-            "INSERT INTO jobs (kind, subject_id, state, run_at, last_error, created_at, updated_at,
-                               failure_reason)
-             VALUES ('download_attachment', ?1, 'failed', 0, ?2, ?3, ?3, ?4)",
-            rusqlite::params![subject_id, error, at_ms, reason],
-        )
-        .unwrap();
+        job::queue(conn, JobKind::DownloadAttachment, subject_id, at_ms).unwrap();
+        let claimed = job::claim(conn, 60_000)
+            .unwrap()
+            .expect("the job just queued");
+        job::fail_at(conn, claimed.id, reason, error, at_ms).unwrap();
     }
 
     #[test]
