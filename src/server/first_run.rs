@@ -8,7 +8,7 @@ use crate::data_dir::INITIAL_LOGIN_FILE;
 use crate::store::{Db, admin, settings};
 
 /// Fills in what a fresh install lacks: a verify token (if none is configured) and an
-/// admin account. Generated values are printed once, here, and never again.
+/// admin account, each announced as it is created.
 pub fn setup(config: &Config, db: &Db) -> anyhow::Result<()> {
     let conn = db.conn()?;
     if config.verify_tokens.facebook.is_none() {
