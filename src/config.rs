@@ -11,13 +11,18 @@ use std::path::{Path, PathBuf};
 
 use crate::secrets::Secret;
 
+mod define;
 mod file;
 pub mod limits;
 mod resolve;
+pub mod sample;
+mod settings;
 
-pub use file::{FileConfig, read_file, set_file_key};
+pub use define::{Setting, Source};
+pub use file::{read_file, set_file_key};
 pub use limits::Limits;
-pub use resolve::{resolve, validate};
+pub use resolve::{resolve, resolve_layered, validate};
+pub use settings::{FileConfig, Layered, SETTINGS, env_names};
 
 /// Listen address when nothing else is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -171,12 +176,21 @@ pub fn load(
     flags: &Overrides,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
+    load_layered(source, flags, env).map(|(config, _)| config)
+}
+
+/// Loads the configuration and returns where each value came from next to it.
+pub fn load_layered(
+    source: &ConfigSource,
+    flags: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Layered), ConfigError> {
     let (file, file_path) = match source {
         ConfigSource::Explicit(p) => (read_file(p)?, Some(p.clone())),
         ConfigSource::Default(p) if p.exists() => (read_file(p)?, Some(p.clone())),
         ConfigSource::Default(_) => (FileConfig::default(), None),
     };
-    resolve(file, file_path, flags, env)
+    resolve_layered(file, file_path, flags, env)
 }
 
 /// Parses a value from the environment for `key`.

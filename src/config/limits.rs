@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::{ConfigError, FileConfig, invalid, parse_env};
+use super::settings::Layered;
+use super::{ConfigError, invalid};
 
 /// Seconds a client has to send a request's headers (from when the server starts
 /// waiting for them, so this also bounds a keep-alive connection that sends nothing).
@@ -41,60 +42,20 @@ impl Default for Limits {
     }
 }
 
-/// Resolves the limits: environment over file over defaults.
-pub fn resolve(
-    file: &FileConfig,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Limits, ConfigError> {
-    fn pick<T: std::str::FromStr + Copy>(
-        env: &dyn Fn(&str) -> Option<String>,
-        var: &str,
-        file: Option<T>,
-        default: T,
-    ) -> Result<T, ConfigError> {
-        match env(var) {
-            Some(v) => parse_env(var, &v),
-            None => Ok(file.unwrap_or(default)),
-        }
-    }
-    let secs = |var: &str, key: &str, file: Option<u64>, default: u64| {
-        let n = pick(env, var, file, default)?;
+/// Takes the limits from the layered settings and checks their ranges.
+pub fn from_layered(l: &Layered) -> Result<Limits, ConfigError> {
+    let secs = |key: &str, n: u64| {
         if n == 0 || n > 3600 {
             return Err(invalid(key, "must be between 1 and 3600 seconds"));
         }
         Ok(Duration::from_secs(n))
     };
     let limits = Limits {
-        header_read_timeout: secs(
-            "HELPSTACK_HEADER_READ_TIMEOUT_SECS",
-            "header_read_timeout_secs",
-            file.header_read_timeout_secs,
-            DEFAULT_HEADER_READ_TIMEOUT_SECS,
-        )?,
-        body_read_timeout: secs(
-            "HELPSTACK_BODY_READ_TIMEOUT_SECS",
-            "body_read_timeout_secs",
-            file.body_read_timeout_secs,
-            DEFAULT_BODY_READ_TIMEOUT_SECS,
-        )?,
-        idle_timeout: secs(
-            "HELPSTACK_IDLE_TIMEOUT_SECS",
-            "idle_timeout_secs",
-            file.idle_timeout_secs,
-            DEFAULT_IDLE_TIMEOUT_SECS,
-        )?,
-        max_connections: pick(
-            env,
-            "HELPSTACK_MAX_CONNECTIONS",
-            file.max_connections,
-            DEFAULT_MAX_CONNECTIONS,
-        )?,
-        max_unverified_body_bytes: pick(
-            env,
-            "HELPSTACK_MAX_UNVERIFIED_BODY_BYTES",
-            file.max_unverified_body_bytes,
-            DEFAULT_MAX_UNVERIFIED_BODY_BYTES,
-        )?,
+        header_read_timeout: secs("header_read_timeout_secs", l.header_read_timeout_secs.value)?,
+        body_read_timeout: secs("body_read_timeout_secs", l.body_read_timeout_secs.value)?,
+        idle_timeout: secs("idle_timeout_secs", l.idle_timeout_secs.value)?,
+        max_connections: l.max_connections.value,
+        max_unverified_body_bytes: l.max_unverified_body_bytes.value,
     };
     if limits.max_connections == 0 {
         return Err(invalid("max_connections", "must be at least 1"));
@@ -117,12 +78,20 @@ pub fn validate(limits: &Limits, max_body_bytes: u64) -> Result<(), ConfigError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{FileConfig, settings::layer};
+
+    fn limits(
+        file: FileConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Limits, ConfigError> {
+        from_layered(&layer(file, FileConfig::default(), env)?)
+    }
 
     #[test]
     fn defaults_and_overrides() {
         let none = |_: &str| None;
         assert_eq!(
-            resolve(&FileConfig::default(), &none).unwrap(),
+            limits(FileConfig::default(), &none).unwrap(),
             Limits::default()
         );
         let file = FileConfig {
@@ -131,7 +100,7 @@ mod tests {
             ..Default::default()
         };
         let env = |k: &str| (k == "HELPSTACK_IDLE_TIMEOUT_SECS").then(|| "7".to_string());
-        let l = resolve(&file, &env).unwrap();
+        let l = limits(file, &env).unwrap();
         assert_eq!(l.max_connections, 10);
         assert_eq!(l.idle_timeout, Duration::from_secs(7));
     }
@@ -139,10 +108,14 @@ mod tests {
     #[test]
     fn bad_values_are_refused() {
         let env = |k: &str| (k == "HELPSTACK_HEADER_READ_TIMEOUT_SECS").then(|| "0".to_string());
-        let err = resolve(&FileConfig::default(), &env).unwrap_err();
+        let err = limits(FileConfig::default(), &env).unwrap_err();
         assert!(err.to_string().contains("header_read_timeout_secs"));
         let env = |k: &str| (k == "HELPSTACK_MAX_CONNECTIONS").then(|| "many".to_string());
-        assert!(resolve(&FileConfig::default(), &env).is_err());
+        let err = limits(FileConfig::default(), &env).unwrap_err();
+        assert!(
+            err.to_string().contains("HELPSTACK_MAX_CONNECTIONS"),
+            "{err}"
+        );
         let small = Limits {
             max_unverified_body_bytes: 1000,
             ..Default::default()
