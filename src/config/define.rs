@@ -120,7 +120,7 @@ impl Kind for PathBuf {
 }
 
 impl Kind for Vec<String> {
-    const KIND: &'static str = "list of strings (env: comma-separated)";
+    const KIND: &'static str = "list of strings";
     fn parse_env(_: &str, value: &str) -> Result<Self, ConfigError> {
         Ok(value
             .split([',', ' '])

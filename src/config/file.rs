@@ -16,10 +16,7 @@ pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
             }
         }
     })?;
-    let mut file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.to_path_buf(),
-        message: e.message().to_string(),
-    })?;
+    let mut file: FileConfig = parse(path, &text)?;
     // A relative data_dir in a file means "next to the file", not "wherever serve was
     // started from", so moving the working directory never loses the database.
     if let Some(dir) = &file.data_dir
@@ -29,6 +26,33 @@ pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         file.data_dir = Some(base.join(dir));
     }
     Ok(file)
+}
+
+/// Parses a config file's text; an error names the key and line it is about.
+fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let message = e.message().trim_end().to_string();
+        let Some(start) = e.span().map(|s| s.start) else {
+            return ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            };
+        };
+        let line_no = text[..start].matches('\n').count() + 1;
+        let line = text.lines().nth(line_no - 1).unwrap_or("");
+        let key = line
+            .split_once('=')
+            .map(|(k, _)| k.trim())
+            .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        let at = match key {
+            Some(key) => format!("{key} (line {line_no})"),
+            None => format!("line {line_no}"),
+        };
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: format!("{at}: {message}"),
+        }
+    })
 }
 
 /// Sets `key = "value"` in a config file, keeping every other line (and comment) as it
@@ -81,7 +105,7 @@ pub fn set_file_key(path: &Path, key: &str, value: &str) -> Result<(), ConfigErr
         out.push('\n');
     }
     // Check the result still parses before replacing the file.
-    toml::from_str::<FileConfig>(&out).map_err(|e| parse_error(e.message().to_string()))?;
+    parse(path, &out)?;
     write_atomically(path, &out).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,

@@ -35,13 +35,15 @@ pub fn sample() -> String {
     let mut out = HEADER.to_string();
     for s in SETTINGS {
         out.push('\n');
-        let about = format!(
-            "{} ({}; default: {}).",
-            s.doc_text(),
+        let origin = format!(
+            "Environment: {}. Default: {}.",
             env_text(s),
             s.default_text()
         );
-        for line in wrap(&about, WIDTH - 2) {
+        for line in wrap(&s.doc_text(), WIDTH - 2)
+            .iter()
+            .chain(&wrap(&origin, WIDTH - 2))
+        {
             let _ = writeln!(out, "# {line}");
         }
         let _ = match s.sample {
@@ -63,9 +65,14 @@ fn commented_value(s: &Setting) -> String {
     }
 }
 
-/// Names the environment variables: "A or B".
-fn env_text(s: &Setting) -> String {
-    s.env.join(" or ")
+/// Names the environment variables: "A or B", and how a list is written there.
+pub fn env_text(s: &Setting) -> String {
+    let names = s.env.join(" or ");
+    if s.kind == <Vec<String> as super::define::Kind>::KIND {
+        format!("{names} (comma-separated)")
+    } else {
+        names
+    }
 }
 
 /// Returns one line per key, tab-separated: key, environment variables (comma-separated,
@@ -105,7 +112,7 @@ pub fn show(config: &Config, layered: &Layered) -> String {
             Source::Fallback(other) => format!("from {other}"),
         };
         let line = match value {
-            None => format!("# {key} unset: {}", setting.default_text()),
+            None => format!("# {key} (unset)"),
             Some(v) if setting.secret => {
                 let shown = crate::secrets::Secret::new(plain(&v))
                     .map(|s| s.redacted())
