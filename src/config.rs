@@ -393,4 +393,51 @@ mod tests {
         let err = resolve(FileConfig::default(), None, &flags, &env_of(&[])).unwrap_err();
         assert!(err.to_string().contains("listen"));
     }
+
+    fn limits(
+        file: FileConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Limits, ConfigError> {
+        resolve(file, None, &Overrides::default(), env).map(|c| c.limits)
+    }
+
+    #[test]
+    fn limits_default_and_layer() {
+        let none = |_: &str| None;
+        assert_eq!(
+            limits(FileConfig::default(), &none).unwrap(),
+            Limits::default()
+        );
+        let file = FileConfig {
+            max_connections: Some(10),
+            idle_timeout_secs: Some(5),
+            ..Default::default()
+        };
+        let env = |k: &str| (k == "HELPSTACK_IDLE_TIMEOUT_SECS").then(|| "7".to_string());
+        let l = limits(file, &env).unwrap();
+        assert_eq!(l.max_connections, 10);
+        assert_eq!(l.idle_timeout, std::time::Duration::from_secs(7));
+    }
+
+    #[test]
+    fn limits_out_of_range_are_refused_by_name() {
+        let env = |k: &str| (k == "HELPSTACK_HEADER_READ_TIMEOUT_SECS").then(|| "0".to_string());
+        let err = limits(FileConfig::default(), &env).unwrap_err();
+        assert!(
+            err.to_string().contains("header_read_timeout_secs"),
+            "{err}"
+        );
+        let env = |k: &str| (k == "HELPSTACK_MAX_CONNECTIONS").then(|| "many".to_string());
+        let err = limits(FileConfig::default(), &env).unwrap_err();
+        assert!(
+            err.to_string().contains("HELPSTACK_MAX_CONNECTIONS"),
+            "{err}"
+        );
+        let file = FileConfig {
+            max_connections: Some(0),
+            ..Default::default()
+        };
+        let err = limits(file, &|_: &str| None).unwrap_err();
+        assert!(err.to_string().contains("max_connections"), "{err}");
+    }
 }

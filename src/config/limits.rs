@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use super::settings::Layered;
 use super::{ConfigError, invalid};
 
 /// Seconds a client has to send a request's headers (from when the server starts
@@ -42,27 +41,6 @@ impl Default for Limits {
     }
 }
 
-/// Takes the limits from the layered settings and checks their ranges.
-pub fn from_layered(l: &Layered) -> Result<Limits, ConfigError> {
-    let secs = |key: &str, n: u64| {
-        if n == 0 || n > 3600 {
-            return Err(invalid(key, "must be between 1 and 3600 seconds"));
-        }
-        Ok(Duration::from_secs(n))
-    };
-    let limits = Limits {
-        header_read_timeout: secs("header_read_timeout_secs", l.header_read_timeout_secs.value)?,
-        body_read_timeout: secs("body_read_timeout_secs", l.body_read_timeout_secs.value)?,
-        idle_timeout: secs("idle_timeout_secs", l.idle_timeout_secs.value)?,
-        max_connections: l.max_connections.value,
-        max_unverified_body_bytes: l.max_unverified_body_bytes.value,
-    };
-    if limits.max_connections == 0 {
-        return Err(invalid("max_connections", "must be at least 1"));
-    }
-    Ok(limits)
-}
-
 /// Checks the limits against the body size: a budget below one maximum-size body would
 /// refuse that body forever.
 pub fn validate(limits: &Limits, max_body_bytes: u64) -> Result<(), ConfigError> {
@@ -78,48 +56,14 @@ pub fn validate(limits: &Limits, max_body_bytes: u64) -> Result<(), ConfigError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{FileConfig, settings::layer};
-
-    fn limits(
-        file: FileConfig,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Limits, ConfigError> {
-        from_layered(&layer(file, FileConfig::default(), env)?)
-    }
 
     #[test]
-    fn defaults_and_overrides() {
-        let none = |_: &str| None;
-        assert_eq!(
-            limits(FileConfig::default(), &none).unwrap(),
-            Limits::default()
-        );
-        let file = FileConfig {
-            max_connections: Some(10),
-            idle_timeout_secs: Some(5),
-            ..Default::default()
-        };
-        let env = |k: &str| (k == "HELPSTACK_IDLE_TIMEOUT_SECS").then(|| "7".to_string());
-        let l = limits(file, &env).unwrap();
-        assert_eq!(l.max_connections, 10);
-        assert_eq!(l.idle_timeout, Duration::from_secs(7));
-    }
-
-    #[test]
-    fn bad_values_are_refused() {
-        let env = |k: &str| (k == "HELPSTACK_HEADER_READ_TIMEOUT_SECS").then(|| "0".to_string());
-        let err = limits(FileConfig::default(), &env).unwrap_err();
-        assert!(err.to_string().contains("header_read_timeout_secs"));
-        let env = |k: &str| (k == "HELPSTACK_MAX_CONNECTIONS").then(|| "many".to_string());
-        let err = limits(FileConfig::default(), &env).unwrap_err();
-        assert!(
-            err.to_string().contains("HELPSTACK_MAX_CONNECTIONS"),
-            "{err}"
-        );
+    fn a_budget_below_one_body_is_refused() {
         let small = Limits {
             max_unverified_body_bytes: 1000,
             ..Default::default()
         };
         assert!(validate(&small, 4096).is_err());
+        assert!(validate(&Limits::default(), 4096).is_ok());
     }
 }

@@ -34,7 +34,7 @@ pub fn resolve_layered(
     let secret = |v: &Option<String>| v.clone().and_then(Secret::new);
     let config = Config {
         file: file_path,
-        limits: limits::from_layered(&l)?,
+        limits: limits_from(&l)?,
         listen: l.listen.value.clone(),
         data_dir: l.data_dir.value.clone(),
         graph_api_url: l.graph_api_url.value.trim_end_matches('/').to_string(),
@@ -67,6 +67,27 @@ pub fn resolve_layered(
     };
     validate(&config)?;
     Ok((config, l))
+}
+
+/// Takes the limits from the layered settings and checks their ranges.
+pub(super) fn limits_from(l: &Layered) -> Result<Limits, ConfigError> {
+    let secs = |key: &str, n: u64| {
+        if n == 0 || n > 3600 {
+            return Err(invalid(key, "must be between 1 and 3600 seconds"));
+        }
+        Ok(std::time::Duration::from_secs(n))
+    };
+    let limits = Limits {
+        header_read_timeout: secs("header_read_timeout_secs", l.header_read_timeout_secs.value)?,
+        body_read_timeout: secs("body_read_timeout_secs", l.body_read_timeout_secs.value)?,
+        idle_timeout: secs("idle_timeout_secs", l.idle_timeout_secs.value)?,
+        max_connections: l.max_connections.value,
+        max_unverified_body_bytes: l.max_unverified_body_bytes.value,
+    };
+    if limits.max_connections == 0 {
+        return Err(invalid("max_connections", "must be at least 1"));
+    }
+    Ok(limits)
 }
 
 /// Parses trusted proxies: networks in CIDR form, or single addresses.
