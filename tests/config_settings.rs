@@ -362,3 +362,30 @@ fn the_man_page_lists_every_key_from_the_binary() {
         "the config command is documented"
     );
 }
+
+#[test]
+fn the_readme_table_lists_every_key_with_its_env_names_and_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let readme = std::fs::read_to_string(Path::new(REPO).join("README.md")).unwrap();
+    for [key, env, _, default, _] in keys(dir.path()) {
+        let row = readme
+            .lines()
+            .find(|l| l.starts_with(&format!("| `{key}` |")))
+            .unwrap_or_else(|| panic!("README's configuration table has no row for {key}"));
+        let cells: Vec<&str> = row.split(" | ").collect();
+        let names: Vec<String> = env.split(',').map(|n| format!("`{n}`")).collect();
+        assert!(
+            cells[1].trim_end_matches(" (comma-separated)") == names.join(", "),
+            "{key}: README names {:?}, the table {names:?}",
+            cells[1]
+        );
+        // A default that is a value (not words) appears as written.
+        if !default.contains(' ') {
+            assert!(
+                cells[3].contains(&default),
+                "{key}: README default {:?}, the table {default:?}",
+                cells[3]
+            );
+        }
+    }
+}
