@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Writes the helpstack(1) man page: the hand-written prose of packaging/helpstack.1.in
 # with its "@COMMANDS@" line replaced by every subcommand, argument and flag the given
-# binary prints with -h (recursively), so the page always matches the binary.
+# binary prints with -h (recursively), and its "@CONFIGURATION@" line by every config
+# key the binary lists with `config keys`, so the page always matches the binary.
 #
 #     bash packaging/gen-man.sh BIN OUT      (packaging/build-deb.sh runs it)
 set -euo pipefail
@@ -50,10 +51,25 @@ describe() {
     done
 }
 
+# One config key per `config keys` line (key, env names, type, default, description):
+# .TP, the key in bold, then where it is read from, its default and what it does.
+config_keys() {
+    "$bin" config keys | while IFS=$'\t' read -r key env kind default doc; do
+        printf '.TP\n.B %s\n' "$(printf '%s' "$key" | esc)"
+        printf '%s (%s); default: %s. %s\n' "${env//,/ or }" "$kind" "$default" "$doc" | esc
+    done
+}
+
 commands="$(mktemp)"
-trap 'rm -f "$commands"' EXIT
+configuration="$(mktemp)"
+trap 'rm -f "$commands" "$configuration"' EXIT
 for cmd in $(subcommands); do
     describe "$cmd"
 done >"$commands"
-grep -q '^@COMMANDS@$' "$template" || { echo "gen-man: no @COMMANDS@ line in $template" >&2; exit 1; }
-sed -e "/^@COMMANDS@\$/{r $commands" -e 'd}' -e "s/@VERSION@/$version/g" "$template" >"$out"
+config_keys >"$configuration"
+for line in @COMMANDS@ @CONFIGURATION@; do
+    grep -q "^$line\$" "$template" || { echo "gen-man: no $line line in $template" >&2; exit 1; }
+done
+sed -e "/^@COMMANDS@\$/{r $commands" -e 'd}' \
+    -e "/^@CONFIGURATION@\$/{r $configuration" -e 'd}' \
+    -e "s/@VERSION@/$version/g" "$template" >"$out"

@@ -11,13 +11,18 @@ use std::path::{Path, PathBuf};
 
 use crate::secrets::Secret;
 
+mod define;
 mod file;
 pub mod limits;
 mod resolve;
+pub mod sample;
+mod settings;
 
-pub use file::{FileConfig, read_file, set_file_key};
+pub use define::{Setting, Source};
+pub use file::{read_file, set_file_key};
 pub use limits::Limits;
-pub use resolve::{resolve, validate};
+pub use resolve::{resolve, resolve_layered, validate};
+pub use settings::{FileConfig, Layered, SETTINGS, env_names};
 
 /// Listen address when nothing else is configured.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -171,12 +176,21 @@ pub fn load(
     flags: &Overrides,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
+    load_layered(source, flags, env).map(|(config, _)| config)
+}
+
+/// Loads the configuration and returns where each value came from next to it.
+pub fn load_layered(
+    source: &ConfigSource,
+    flags: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Layered), ConfigError> {
     let (file, file_path) = match source {
         ConfigSource::Explicit(p) => (read_file(p)?, Some(p.clone())),
         ConfigSource::Default(p) if p.exists() => (read_file(p)?, Some(p.clone())),
         ConfigSource::Default(_) => (FileConfig::default(), None),
     };
-    resolve(file, file_path, flags, env)
+    resolve_layered(file, file_path, flags, env)
 }
 
 /// Parses a value from the environment for `key`.
@@ -378,5 +392,52 @@ mod tests {
         };
         let err = resolve(FileConfig::default(), None, &flags, &env_of(&[])).unwrap_err();
         assert!(err.to_string().contains("listen"));
+    }
+
+    fn limits(
+        file: FileConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Limits, ConfigError> {
+        resolve(file, None, &Overrides::default(), env).map(|c| c.limits)
+    }
+
+    #[test]
+    fn limits_default_and_layer() {
+        let none = |_: &str| None;
+        assert_eq!(
+            limits(FileConfig::default(), &none).unwrap(),
+            Limits::default()
+        );
+        let file = FileConfig {
+            max_connections: Some(10),
+            idle_timeout_secs: Some(5),
+            ..Default::default()
+        };
+        let env = |k: &str| (k == "HELPSTACK_IDLE_TIMEOUT_SECS").then(|| "7".to_string());
+        let l = limits(file, &env).unwrap();
+        assert_eq!(l.max_connections, 10);
+        assert_eq!(l.idle_timeout, std::time::Duration::from_secs(7));
+    }
+
+    #[test]
+    fn limits_out_of_range_are_refused_by_name() {
+        let env = |k: &str| (k == "HELPSTACK_HEADER_READ_TIMEOUT_SECS").then(|| "0".to_string());
+        let err = limits(FileConfig::default(), &env).unwrap_err();
+        assert!(
+            err.to_string().contains("header_read_timeout_secs"),
+            "{err}"
+        );
+        let env = |k: &str| (k == "HELPSTACK_MAX_CONNECTIONS").then(|| "many".to_string());
+        let err = limits(FileConfig::default(), &env).unwrap_err();
+        assert!(
+            err.to_string().contains("HELPSTACK_MAX_CONNECTIONS"),
+            "{err}"
+        );
+        let file = FileConfig {
+            max_connections: Some(0),
+            ..Default::default()
+        };
+        let err = limits(file, &|_: &str| None).unwrap_err();
+        assert!(err.to_string().contains("max_connections"), "{err}");
     }
 }

@@ -9,6 +9,7 @@ mod journal;
 mod replay;
 mod rotate;
 mod serve;
+mod settings;
 mod sign;
 mod simulate;
 
@@ -57,6 +58,9 @@ pub enum Command {
     /// Maintain the raw webhook journal
     #[command(subcommand)]
     Journal(journal::Command),
+    /// Show the configuration in effect, the sample config or the list of keys
+    #[command(subcommand)]
+    Config(settings::Command),
 }
 
 /// Bad input from the operator: printed as one line, exit code 2.
@@ -78,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(args) => replay::run(&source, args),
         Command::Backup(args) => backup::run(&source, args),
         Command::Journal(cmd) => journal::run(&source, cmd),
+        Command::Config(cmd) => settings::run(&source, cmd),
     }
 }
 

@@ -89,21 +89,13 @@ pub fn run(source: &ConfigSource, cmd: Command) -> anyhow::Result<()> {
 }
 
 /// The config key and environment variables of a provider's verify token.
-fn verify_names(provider: Provider) -> (&'static str, [&'static str; 2]) {
-    match provider {
-        Provider::Facebook => (
-            "verify_token",
-            ["HELPSTACK_VERIFY_TOKEN", "FACEBOOK_VERIFY_TOKEN"],
-        ),
-        Provider::Instagram => (
-            "instagram_verify_token",
-            ["HELPSTACK_INSTAGRAM_VERIFY_TOKEN", "INSTAGRAM_VERIFY_TOKEN"],
-        ),
-        Provider::Whatsapp => (
-            "whatsapp_verify_token",
-            ["HELPSTACK_WHATSAPP_VERIFY_TOKEN", "WHATSAPP_VERIFY_TOKEN"],
-        ),
-    }
+fn verify_names(provider: Provider) -> (&'static str, &'static [&'static str]) {
+    let key = match provider {
+        Provider::Facebook => "verify_token",
+        Provider::Instagram => "instagram_verify_token",
+        Provider::Whatsapp => "whatsapp_verify_token",
+    };
+    (key, config::env_names(key))
 }
 
 fn set_env_var(names: &[&str]) -> Option<String> {
@@ -149,7 +141,7 @@ fn verify_token(
     };
     println!("new {provider} verify token: {token}");
     println!("written to {written_to}");
-    if let Some(var) = set_env_var(&env_names) {
+    if let Some(var) = set_env_var(env_names) {
         eprintln!(
             "warning: {var} is set in this environment and overrides the new token; a server \
              started with it keeps using the old one until you change or remove {var}"
@@ -158,7 +150,7 @@ fn verify_token(
     if provider == Provider::Facebook {
         let own = |p: Provider, configured: bool| {
             let (_, names) = verify_names(p);
-            configured || set_env_var(&names).is_some()
+            configured || set_env_var(names).is_some()
         };
         let file = config.file.as_deref().map(config::read_file).transpose()?;
         let followers: Vec<&str> = [
@@ -214,7 +206,7 @@ fn app_secret(config: &config::Config, value: &str, grace: Duration) -> anyhow::
     if value.is_empty() {
         return Err(UsageError("--value must not be empty".into()).into());
     }
-    if let Some(var) = set_env_var(&["HELPSTACK_APP_SECRET", "FACEBOOK_APP_SECRET"]) {
+    if let Some(var) = set_env_var(config::env_names("app_secret")) {
         return Err(UsageError(format!(
             "the app secret comes from the environment ({var}), not the config file: change \
              {var} where it is set (e.g. the systemd unit's EnvironmentFile) and restart"
@@ -315,7 +307,7 @@ fn admin_password(
 /// re-seals every token. The old key is parked in `secret.key.previous` meanwhile, so
 /// a crash at any step leaves every token openable.
 fn secret_key(config: &config::Config) -> anyhow::Result<()> {
-    if let Some(var) = set_env_var(&["HELPSTACK_SECRET_KEY"]) {
+    if let Some(var) = set_env_var(config::env_names("secret_key")) {
         return Err(UsageError(format!(
             "the key comes from the environment ({var}): tokens sealed with a new key could \
              not be opened by a server still given the old one; change it where {var} is set"

@@ -1,40 +1,8 @@
-//! The config file on disk: its keys, reading it, and changing one key in place.
+//! The config file on disk: reading it, and changing one key in place.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use super::{ConfigError, invalid};
-
-/// The keys a config file may contain. Unknown keys are an error.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub listen: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    pub graph_api_url: Option<String>,
-    pub app_secret: Option<String>,
-    pub verify_token: Option<String>,
-    pub instagram_verify_token: Option<String>,
-    pub whatsapp_verify_token: Option<String>,
-    pub max_body_bytes: Option<u64>,
-    pub public_url: Option<String>,
-    pub allow_private_media_hosts: Option<bool>,
-    pub job_workers: Option<usize>,
-    pub job_max_attempts: Option<u32>,
-    pub max_attachment_bytes: Option<u64>,
-    pub profile_max_age_days: Option<u64>,
-    pub metrics_token: Option<String>,
-    pub journal_retention_days: Option<u64>,
-    pub trusted_proxies: Option<Vec<String>>,
-    pub client_ip_header: Option<String>,
-    pub secret_key: Option<String>,
-    pub header_read_timeout_secs: Option<u64>,
-    pub body_read_timeout_secs: Option<u64>,
-    pub idle_timeout_secs: Option<u64>,
-    pub max_connections: Option<usize>,
-    pub max_unverified_body_bytes: Option<u64>,
-}
+use super::{ConfigError, FileConfig, invalid};
 
 /// Reads and parses a config file, rejecting unknown keys.
 pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -48,10 +16,7 @@ pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
             }
         }
     })?;
-    let mut file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.to_path_buf(),
-        message: e.message().to_string(),
-    })?;
+    let mut file: FileConfig = parse(path, &text)?;
     // A relative data_dir in a file means "next to the file", not "wherever serve was
     // started from", so moving the working directory never loses the database.
     if let Some(dir) = &file.data_dir
@@ -61,6 +26,33 @@ pub fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         file.data_dir = Some(base.join(dir));
     }
     Ok(file)
+}
+
+/// Parses a config file's text; an error names the key and line it is about.
+fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let message = e.message().trim_end().to_string();
+        let Some(start) = e.span().map(|s| s.start) else {
+            return ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            };
+        };
+        let line_no = text[..start].matches('\n').count() + 1;
+        let line = text.lines().nth(line_no - 1).unwrap_or("");
+        let key = line
+            .split_once('=')
+            .map(|(k, _)| k.trim())
+            .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+        let at = match key {
+            Some(key) => format!("{key} (line {line_no})"),
+            None => format!("line {line_no}"),
+        };
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: format!("{at}: {message}"),
+        }
+    })
 }
 
 /// Sets `key = "value"` in a config file, keeping every other line (and comment) as it
@@ -80,39 +72,61 @@ pub fn set_file_key(path: &Path, key: &str, value: &str) -> Result<(), ConfigErr
             });
         }
     };
-    let line = format!("{key} = {}", toml::Value::String(value.to_string()));
-    let is_assignment = |l: &str, commented: bool| {
-        let l = l.trim_start();
-        let l = if commented {
-            match l.strip_prefix('#') {
-                Some(rest) => rest.trim_start(),
-                None => return false,
-            }
-        } else {
-            l
-        };
-        l.strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    };
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    if let Some(i) = lines.iter().position(|l| is_assignment(l, false)) {
-        lines[i] = line;
-    } else if let Some(i) = lines.iter().position(|l| is_assignment(l, true)) {
-        lines[i] = line;
-    } else {
-        lines.push(line);
-    }
-    let mut out = lines.join("\n");
-    out.push('\n');
-    // Check the result still parses before replacing the file.
-    toml::from_str::<FileConfig>(&out).map_err(|e| ConfigError::Parse {
+    let parse_error = |message: String| ConfigError::Parse {
         path: path.to_path_buf(),
-        message: e.message().to_string(),
-    })?;
+        message,
+    };
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| parse_error(e.message().to_string()))?;
+    if !doc.contains_key(key)
+        && let Some(uncommented) = uncomment(&text, key)
+    {
+        doc = uncommented
+            .parse()
+            .map_err(|e: toml_edit::TomlError| parse_error(e.message().to_string()))?;
+    }
+    let mut new = toml_edit::Value::from(value);
+    match doc.get_mut(key) {
+        // Replace the value only: the key keeps the comments above it, and the value
+        // what surrounds it (spacing, a trailing comment).
+        Some(item) => {
+            if let Some(old) = item.as_value() {
+                *new.decor_mut() = old.decor().clone();
+            }
+            *item = toml_edit::Item::Value(new);
+        }
+        None => {
+            doc.insert(key, toml_edit::Item::Value(new));
+        }
+    }
+    let mut out = doc.to_string();
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    // Check the result still parses before replacing the file.
+    parse(path, &out)?;
     write_atomically(path, &out).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// Turns the first `# key = ...` line into `key = ""`, so setting the key puts it where
+/// the sample config documents it. `None` when there is no such line.
+fn uncomment(text: &str, key: &str) -> Option<String> {
+    let is_commented_assignment = |l: &str| {
+        l.trim_start()
+            .strip_prefix('#')
+            .and_then(|rest| rest.trim_start().strip_prefix(key))
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let i = lines.iter().position(|l| is_commented_assignment(l))?;
+    let placeholder = format!("{key} = \"\"");
+    let mut out: Vec<&str> = lines.clone();
+    out[i] = &placeholder;
+    Some(out.join("\n") + "\n")
 }
 
 /// Replaces a file through a temp file and rename, keeping its permissions.
@@ -139,34 +153,4 @@ fn write_atomically(path: &Path, content: &str) -> std::io::Result<()> {
         let _ = std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid()));
     }
     std::fs::rename(&tmp, path)
-}
-
-impl FileConfig {
-    /// Every key a config file may contain.
-    pub const KEYS: &'static [&'static str] = &[
-        "listen",
-        "data_dir",
-        "graph_api_url",
-        "app_secret",
-        "verify_token",
-        "instagram_verify_token",
-        "whatsapp_verify_token",
-        "max_body_bytes",
-        "public_url",
-        "allow_private_media_hosts",
-        "job_workers",
-        "job_max_attempts",
-        "max_attachment_bytes",
-        "profile_max_age_days",
-        "metrics_token",
-        "journal_retention_days",
-        "trusted_proxies",
-        "client_ip_header",
-        "secret_key",
-        "header_read_timeout_secs",
-        "body_read_timeout_secs",
-        "idle_timeout_secs",
-        "max_connections",
-        "max_unverified_body_bytes",
-    ];
 }

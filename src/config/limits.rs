@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{ConfigError, FileConfig, invalid, parse_env};
+use super::{ConfigError, invalid};
 
 /// Seconds a client has to send a request's headers (from when the server starts
 /// waiting for them, so this also bounds a keep-alive connection that sends nothing).
@@ -41,67 +41,6 @@ impl Default for Limits {
     }
 }
 
-/// Resolves the limits: environment over file over defaults.
-pub fn resolve(
-    file: &FileConfig,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Limits, ConfigError> {
-    fn pick<T: std::str::FromStr + Copy>(
-        env: &dyn Fn(&str) -> Option<String>,
-        var: &str,
-        file: Option<T>,
-        default: T,
-    ) -> Result<T, ConfigError> {
-        match env(var) {
-            Some(v) => parse_env(var, &v),
-            None => Ok(file.unwrap_or(default)),
-        }
-    }
-    let secs = |var: &str, key: &str, file: Option<u64>, default: u64| {
-        let n = pick(env, var, file, default)?;
-        if n == 0 || n > 3600 {
-            return Err(invalid(key, "must be between 1 and 3600 seconds"));
-        }
-        Ok(Duration::from_secs(n))
-    };
-    let limits = Limits {
-        header_read_timeout: secs(
-            "HELPSTACK_HEADER_READ_TIMEOUT_SECS",
-            "header_read_timeout_secs",
-            file.header_read_timeout_secs,
-            DEFAULT_HEADER_READ_TIMEOUT_SECS,
-        )?,
-        body_read_timeout: secs(
-            "HELPSTACK_BODY_READ_TIMEOUT_SECS",
-            "body_read_timeout_secs",
-            file.body_read_timeout_secs,
-            DEFAULT_BODY_READ_TIMEOUT_SECS,
-        )?,
-        idle_timeout: secs(
-            "HELPSTACK_IDLE_TIMEOUT_SECS",
-            "idle_timeout_secs",
-            file.idle_timeout_secs,
-            DEFAULT_IDLE_TIMEOUT_SECS,
-        )?,
-        max_connections: pick(
-            env,
-            "HELPSTACK_MAX_CONNECTIONS",
-            file.max_connections,
-            DEFAULT_MAX_CONNECTIONS,
-        )?,
-        max_unverified_body_bytes: pick(
-            env,
-            "HELPSTACK_MAX_UNVERIFIED_BODY_BYTES",
-            file.max_unverified_body_bytes,
-            DEFAULT_MAX_UNVERIFIED_BODY_BYTES,
-        )?,
-    };
-    if limits.max_connections == 0 {
-        return Err(invalid("max_connections", "must be at least 1"));
-    }
-    Ok(limits)
-}
-
 /// Checks the limits against the body size: a budget below one maximum-size body would
 /// refuse that body forever.
 pub fn validate(limits: &Limits, max_body_bytes: u64) -> Result<(), ConfigError> {
@@ -119,34 +58,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_and_overrides() {
-        let none = |_: &str| None;
-        assert_eq!(
-            resolve(&FileConfig::default(), &none).unwrap(),
-            Limits::default()
-        );
-        let file = FileConfig {
-            max_connections: Some(10),
-            idle_timeout_secs: Some(5),
-            ..Default::default()
-        };
-        let env = |k: &str| (k == "HELPSTACK_IDLE_TIMEOUT_SECS").then(|| "7".to_string());
-        let l = resolve(&file, &env).unwrap();
-        assert_eq!(l.max_connections, 10);
-        assert_eq!(l.idle_timeout, Duration::from_secs(7));
-    }
-
-    #[test]
-    fn bad_values_are_refused() {
-        let env = |k: &str| (k == "HELPSTACK_HEADER_READ_TIMEOUT_SECS").then(|| "0".to_string());
-        let err = resolve(&FileConfig::default(), &env).unwrap_err();
-        assert!(err.to_string().contains("header_read_timeout_secs"));
-        let env = |k: &str| (k == "HELPSTACK_MAX_CONNECTIONS").then(|| "many".to_string());
-        assert!(resolve(&FileConfig::default(), &env).is_err());
+    fn a_budget_below_one_body_is_refused() {
         let small = Limits {
             max_unverified_body_bytes: 1000,
             ..Default::default()
         };
         assert!(validate(&small, 4096).is_err());
+        assert!(validate(&Limits::default(), 4096).is_ok());
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use super::settings::{self, Layered};
 use super::*;
 
 /// Combines the layers; split from [`load`] so tests can skip the filesystem.
@@ -12,124 +13,81 @@ pub fn resolve(
     flags: &Overrides,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
-    let env = |k: &str| env(k).filter(|v| !v.is_empty());
-    let first_env = |keys: &[&str]| keys.iter().find_map(|k| env(k));
-    let limits = limits::resolve(&file, &env)?;
+    resolve_layered(file, file_path, flags, env).map(|(config, _)| config)
+}
 
-    let listen = flags
-        .listen
-        .clone()
-        .or_else(|| env("HELPSTACK_LISTEN"))
-        .or(file.listen)
-        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
-    let data_dir = flags
-        .data_dir
-        .clone()
-        .or_else(|| env("HELPSTACK_DATA_DIR").map(PathBuf::from))
-        .or(file.data_dir)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    let graph_api_url = flags
-        .graph_api_url
-        .clone()
-        .or_else(|| env("HELPSTACK_GRAPH_API_URL"))
-        .or(file.graph_api_url)
-        .unwrap_or_else(|| DEFAULT_GRAPH_API_URL.to_string())
-        .trim_end_matches('/')
-        .to_string();
-    let app_secret = first_env(&["HELPSTACK_APP_SECRET", "FACEBOOK_APP_SECRET"])
-        .or(file.app_secret)
-        .and_then(Secret::new);
-    let facebook = first_env(&["HELPSTACK_VERIFY_TOKEN", "FACEBOOK_VERIFY_TOKEN"])
-        .or(file.verify_token)
-        .and_then(Secret::new);
-    let instagram = first_env(&["HELPSTACK_INSTAGRAM_VERIFY_TOKEN", "INSTAGRAM_VERIFY_TOKEN"])
-        .or(file.instagram_verify_token)
-        .and_then(Secret::new)
-        .or_else(|| facebook.clone());
-    let whatsapp = first_env(&["HELPSTACK_WHATSAPP_VERIFY_TOKEN", "WHATSAPP_VERIFY_TOKEN"])
-        .or(file.whatsapp_verify_token)
-        .and_then(Secret::new)
-        .or_else(|| facebook.clone());
-    let max_body_bytes = match flags.max_body_bytes {
-        Some(v) => v,
-        None => match env("HELPSTACK_MAX_BODY_BYTES") {
-            Some(v) => parse_env("HELPSTACK_MAX_BODY_BYTES", &v)?,
-            None => file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
-        },
+/// Combines the layers and returns each value's source next to the [`Config`].
+pub fn resolve_layered(
+    file: FileConfig,
+    file_path: Option<PathBuf>,
+    flags: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Config, Layered), ConfigError> {
+    let flags = FileConfig {
+        listen: flags.listen.clone(),
+        data_dir: flags.data_dir.clone(),
+        graph_api_url: flags.graph_api_url.clone(),
+        max_body_bytes: flags.max_body_bytes,
+        ..FileConfig::default()
     };
-    let public_url = env("HELPSTACK_PUBLIC_URL").or(file.public_url);
-    let allow_private_media_hosts = match env("HELPSTACK_ALLOW_PRIVATE_MEDIA_HOSTS") {
-        Some(v) => parse_env("HELPSTACK_ALLOW_PRIVATE_MEDIA_HOSTS", &v)?,
-        None => file.allow_private_media_hosts.unwrap_or(false),
-    };
-    let job_workers = match env("HELPSTACK_JOB_WORKERS") {
-        Some(v) => parse_env("HELPSTACK_JOB_WORKERS", &v)?,
-        None => file.job_workers.unwrap_or(4),
-    };
-    let job_max_attempts = match env("HELPSTACK_JOB_MAX_ATTEMPTS") {
-        Some(v) => parse_env("HELPSTACK_JOB_MAX_ATTEMPTS", &v)?,
-        None => file.job_max_attempts.unwrap_or(8),
-    };
-    let max_attachment_bytes = match env("HELPSTACK_MAX_ATTACHMENT_BYTES") {
-        Some(v) => parse_env("HELPSTACK_MAX_ATTACHMENT_BYTES", &v)?,
-        None => file
-            .max_attachment_bytes
-            .unwrap_or(DEFAULT_MAX_ATTACHMENT_BYTES),
-    };
-    let profile_max_age_days = match env("HELPSTACK_PROFILE_MAX_AGE_DAYS") {
-        Some(v) => parse_env("HELPSTACK_PROFILE_MAX_AGE_DAYS", &v)?,
-        None => file.profile_max_age_days.unwrap_or(7),
-    };
-
+    let l = settings::layer(file, flags, env)?;
+    let secret = |v: &Option<String>| v.clone().and_then(Secret::new);
     let config = Config {
         file: file_path,
-        limits,
-        listen,
-        data_dir,
-        graph_api_url,
-        app_secret,
+        limits: limits_from(&l)?,
+        listen: l.listen.value.clone(),
+        data_dir: l.data_dir.value.clone(),
+        graph_api_url: l.graph_api_url.value.trim_end_matches('/').to_string(),
+        app_secret: secret(&l.app_secret.value),
         verify_tokens: VerifyTokens {
-            facebook,
-            instagram,
-            whatsapp,
+            facebook: secret(&l.verify_token.value),
+            instagram: secret(&l.instagram_verify_token.value),
+            whatsapp: secret(&l.whatsapp_verify_token.value),
         },
-        max_body_bytes,
-        public_url,
-        allow_private_media_hosts,
-        job_workers,
-        job_max_attempts,
-        max_attachment_bytes,
-        profile_max_age_days,
-        journal_retention_days: match env("HELPSTACK_JOURNAL_RETENTION_DAYS") {
-            Some(v) => parse_env("HELPSTACK_JOURNAL_RETENTION_DAYS", &v)?,
-            None => file.journal_retention_days.unwrap_or(30),
-        },
-        metrics_token: env("HELPSTACK_METRICS_TOKEN")
-            .or(file.metrics_token)
-            .and_then(Secret::new),
-        trusted_proxies: match env("HELPSTACK_TRUSTED_PROXIES") {
-            Some(v) => parse_proxies(
-                "HELPSTACK_TRUSTED_PROXIES",
-                v.split([',', ' ']).filter(|s| !s.is_empty()),
-            )?,
-            None => match &file.trusted_proxies {
-                Some(list) => parse_proxies("trusted_proxies", list.iter().map(String::as_str))?,
-                None => DEFAULT_TRUSTED_PROXIES
-                    .iter()
-                    .map(|p| p.parse().expect("valid default"))
-                    .collect(),
-            },
-        },
-        client_ip_header: env("HELPSTACK_CLIENT_IP_HEADER")
-            .or(file.client_ip_header)
+        max_body_bytes: l.max_body_bytes.value,
+        public_url: l.public_url.value.clone(),
+        allow_private_media_hosts: l.allow_private_media_hosts.value,
+        job_workers: l.job_workers.value,
+        job_max_attempts: l.job_max_attempts.value,
+        max_attachment_bytes: l.max_attachment_bytes.value,
+        profile_max_age_days: l.profile_max_age_days.value,
+        journal_retention_days: l.journal_retention_days.value,
+        metrics_token: secret(&l.metrics_token.value),
+        trusted_proxies: parse_proxies(
+            l.trusted_proxies.name_for("trusted_proxies"),
+            l.trusted_proxies.value.iter().map(String::as_str),
+        )?,
+        client_ip_header: l
+            .client_ip_header
+            .value
+            .as_ref()
             .map(|h| h.trim().to_ascii_lowercase())
             .filter(|h| !h.is_empty()),
-        secret_key: env("HELPSTACK_SECRET_KEY")
-            .or(file.secret_key)
-            .and_then(Secret::new),
+        secret_key: secret(&l.secret_key.value),
     };
     validate(&config)?;
-    Ok(config)
+    Ok((config, l))
+}
+
+/// Takes the limits from the layered settings and checks their ranges.
+pub(super) fn limits_from(l: &Layered) -> Result<Limits, ConfigError> {
+    let secs = |key: &str, n: u64| {
+        if n == 0 || n > 3600 {
+            return Err(invalid(key, "must be between 1 and 3600 seconds"));
+        }
+        Ok(std::time::Duration::from_secs(n))
+    };
+    let limits = Limits {
+        header_read_timeout: secs("header_read_timeout_secs", l.header_read_timeout_secs.value)?,
+        body_read_timeout: secs("body_read_timeout_secs", l.body_read_timeout_secs.value)?,
+        idle_timeout: secs("idle_timeout_secs", l.idle_timeout_secs.value)?,
+        max_connections: l.max_connections.value,
+        max_unverified_body_bytes: l.max_unverified_body_bytes.value,
+    };
+    if limits.max_connections == 0 {
+        return Err(invalid("max_connections", "must be at least 1"));
+    }
+    Ok(limits)
 }
 
 /// Parses trusted proxies: networks in CIDR form, or single addresses.

@@ -46,7 +46,7 @@ pub(super) fn app_secret(config: &Config, conn: Option<&Connection>) -> Check {
     let name = "app secret";
     match &config.app_secret {
         Some(s) => {
-            let from = env_source(&["HELPSTACK_APP_SECRET", "FACEBOOK_APP_SECRET"])
+            let from = env_source(crate::config::env_names("app_secret"))
                 .map(|v| format!("environment {v}"))
                 .unwrap_or_else(|| "config file".into());
             let until = conn
