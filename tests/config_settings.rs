@@ -389,3 +389,43 @@ fn the_readme_table_lists_every_key_with_its_env_names_and_default() {
         }
     }
 }
+
+#[test]
+fn init_writes_every_key_documented_with_its_answers_set() {
+    let dir = tempfile::tempdir().unwrap();
+    stdout(&run(
+        dir.path(),
+        &[],
+        &[
+            "init",
+            "--non-interactive",
+            "--config",
+            "mine.toml",
+            "--app-secret",
+            "s3cret-from-init",
+            "--public-url",
+            "https://help.example.com",
+        ],
+    ));
+    let text = std::fs::read_to_string(dir.path().join("mine.toml")).unwrap();
+    for [key, env, ..] in keys(dir.path()) {
+        let set = text.lines().any(|l| l.starts_with(&format!("{key} = ")));
+        let commented = text.lines().any(|l| l.starts_with(&format!("# {key} = ")));
+        assert!(
+            set ^ commented,
+            "{key}: set or commented out, once:\n{text}"
+        );
+        let first_env = env.split(',').next().unwrap().trim().to_string();
+        assert!(text.contains(&first_env), "{key}'s {first_env} is named");
+    }
+    for line in [
+        "app_secret = \"s3cret-from-init\"",
+        "public_url = \"https://help.example.com\"",
+        "listen = \"127.0.0.1:8080\"",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    assert!(text.lines().any(|l| l.starts_with("secret_key = \"")));
+    assert!(text.lines().any(|l| l.starts_with("verify_token = \"")));
+    assert!(text.lines().any(|l| l.starts_with("# job_workers = ")));
+}

@@ -6,7 +6,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::UsageError;
-use crate::config::{self, DEFAULT_DATA_DIR, DEFAULT_GRAPH_API_URL, DEFAULT_LISTEN};
+use crate::config::{self, DEFAULT_DATA_DIR, DEFAULT_LISTEN};
 use crate::secrets::{random_password, random_token};
 use crate::store::{StoreError, admin};
 
@@ -294,60 +294,26 @@ fn quoted(s: &str) -> String {
 }
 
 fn render(a: &Answers) -> String {
-    let mut out = String::new();
-    let mut line = |s: String| {
-        out.push_str(&s);
-        out.push('\n');
+    const HEADER: &str = "\
+# HelpStack configuration, written by `helpstack init`.
+#
+# Precedence: command-line flag > environment > this file > built-in default. Each key
+# names its environment variable(s), the first one set wins. This file holds the app
+# secret and the token key: keep it private (mode 0600, or root:helpstack 0640).
+";
+    let answered = |key: &str| -> Option<String> {
+        match key {
+            "listen" => Some(quoted(&a.listen)),
+            "data_dir" => Some(quoted(&a.data_dir.to_string_lossy())),
+            "app_secret" => a.app_secret.as_deref().map(quoted),
+            "secret_key" => Some(quoted(&a.secret_key)),
+            "verify_token" => Some(quoted(&a.verify_token)),
+            "public_url" => a.public_url.as_deref().map(quoted),
+            "graph_api_url" => a.graph_api_url.as_deref().map(quoted),
+            _ => None,
+        }
     };
-    line("# HelpStack configuration, written by `helpstack init`.".into());
-    line(
-        "# Every key can also be set by the environment variable named beside it, which wins."
-            .into(),
-    );
-    line(String::new());
-    line("# Address to listen on (HELPSTACK_LISTEN). Put an HTTPS reverse proxy in front: Meta requires HTTPS.".into());
-    line(format!("listen = {}", quoted(&a.listen)));
-    line("# Database and attachments (HELPSTACK_DATA_DIR).".into());
-    line(format!(
-        "data_dir = {}",
-        quoted(&a.data_dir.to_string_lossy())
-    ));
-    line("# Meta App secret, App dashboard > App settings > Basic (FACEBOOK_APP_SECRET).".into());
-    match &a.app_secret {
-        Some(s) => line(format!("app_secret = {}", quoted(s))),
-        None => line("# app_secret = \"\"".into()),
-    }
-    line("# Key sealing the Graph access tokens in the database (HELPSTACK_SECRET_KEY).".into());
-    line("# Back it up with this file: a database backup is useless without it.".into());
-    line("# Replace it with `helpstack rotate secret-key`.".into());
-    line(format!("secret_key = {}", quoted(&a.secret_key)));
-    line("# Webhook verify token for all providers (FACEBOOK_VERIFY_TOKEN).".into());
-    line(format!("verify_token = {}", quoted(&a.verify_token)));
-    line("# Provider-specific verify tokens; they fall back to verify_token.".into());
-    line("# instagram_verify_token = \"\"   # INSTAGRAM_VERIFY_TOKEN".into());
-    line("# whatsapp_verify_token = \"\"    # WHATSAPP_VERIFY_TOKEN".into());
-    line("# Public HTTPS base URL Meta calls (HELPSTACK_PUBLIC_URL).".into());
-    match &a.public_url {
-        Some(u) => line(format!("public_url = {}", quoted(u))),
-        None => line("# public_url = \"https://help.example.com\"".into()),
-    }
-    line("# Graph API base URL with version (HELPSTACK_GRAPH_API_URL).".into());
-    match &a.graph_api_url {
-        Some(u) => line(format!("graph_api_url = {}", quoted(u))),
-        None => line(format!(
-            "# graph_api_url = {}",
-            quoted(DEFAULT_GRAPH_API_URL)
-        )),
-    }
-    line("# Largest webhook body accepted, bytes (HELPSTACK_MAX_BODY_BYTES).".into());
-    line("# max_body_bytes = 4194304".into());
-    line("# Background workers for profile fetches and downloads (HELPSTACK_JOB_WORKERS).".into());
-    line("# job_workers = 4".into());
-    line("# job_max_attempts = 8           # HELPSTACK_JOB_MAX_ATTEMPTS".into());
-    line("# max_attachment_bytes = 104857600  # HELPSTACK_MAX_ATTACHMENT_BYTES".into());
-    line("# Allow media downloads from private/loopback addresses (tests only).".into());
-    line("# allow_private_media_hosts = false  # HELPSTACK_ALLOW_PRIVATE_MEDIA_HOSTS".into());
-    out
+    config::sample::annotated(HEADER, &|s| answered(s.key))
 }
 
 fn write_config(path: &Path, answers: &Answers) -> anyhow::Result<()> {

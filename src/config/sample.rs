@@ -32,7 +32,14 @@ const WIDTH: usize = 88;
 /// Returns the annotated sample config: every key with what it does, its environment
 /// variables and its default, commented out unless the packaged sample sets it.
 pub fn sample() -> String {
-    let mut out = HEADER.to_string();
+    annotated(HEADER, &|s| s.sample.map(str::to_string))
+}
+
+/// Returns a config file: `header`, then every key's block as in [`sample`], set to
+/// the TOML value `value` gives it, or commented out where it gives none (`init`
+/// writes its answers this way, so its file documents every key like the sample).
+pub fn annotated(header: &str, value: &dyn Fn(&Setting) -> Option<String>) -> String {
+    let mut out = header.to_string();
     for s in SETTINGS {
         out.push('\n');
         let origin = format!(
@@ -46,7 +53,7 @@ pub fn sample() -> String {
         {
             let _ = writeln!(out, "# {line}");
         }
-        let _ = match s.sample {
+        let _ = match value(s) {
             Some(v) => writeln!(out, "{} = {v}", s.key),
             None => writeln!(out, "# {} = {}", s.key, commented_value(s)),
         };
